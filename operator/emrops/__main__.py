@@ -1,0 +1,5 @@
+import sys
+
+from emrops.cli import main
+
+sys.exit(main())

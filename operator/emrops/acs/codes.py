@@ -1,0 +1,176 @@
+"""The EMR error-code table: one row per code, used by every layer.
+
+The client classifies errors with it, the controller decides retries from it, the emulator renders
+error bodies from it, and the troubleshooting docs are generated from it. Rows come from the
+RunApplicationAction API page (the "seed" codes) plus the gateway codes that Alibaba Cloud's
+signature checks answer with.
+
+Classification, in DESIGN.md's terms:
+
+- ``RETRY``: EMR provably did nothing; retry with backoff.
+- ``RETRY_BOUNDED``: probably transient, retry a bounded number of times, then fail.
+- ``AMBIGUOUS``: the action may have run; never resubmit on our own.
+- ``TERMINAL``: nothing was done and retrying cannot help; the user must change something.
+
+Unknown codes fall back on their HTTP status: 4xx terminal, 5xx ambiguous.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Classification(enum.Enum):
+    RETRY = "retry"
+    RETRY_BOUNDED = "retry-bounded"
+    AMBIGUOUS = "ambiguous"
+    TERMINAL = "terminal"
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One row of the table.
+
+    ``message`` is EMR's template (``%s`` filled by whoever raises it); ``reason`` is the
+    CamelCase condition reason and Event reason emrops uses; ``guidance`` tells the user what to do.
+    """
+
+    code: str
+    http_status: int
+    classification: Classification
+    reason: str
+    message: str
+    guidance: str
+    throttling: bool = False
+    seed: bool = True
+
+
+_R = Classification.RETRY
+_B = Classification.RETRY_BOUNDED
+_A = Classification.AMBIGUOUS
+_T = Classification.TERMINAL
+
+_THROTTLE_MSG = "The request was denied due to request throttling. %s"
+_THROTTLE_HELP = (
+    "emrops retries with backoff and slows its client-side rate limiter; if it persists, lower "
+    "the operator's --rate-limit-qps or raise the EMR API quota in Quota Center."
+)
+_PARAM_HELP = "Fix the named field of the ServiceAction spec and create a new ServiceAction."
+
+_ROWS: tuple[ErrorCode, ...] = (
+    ErrorCode("ConcurrentModification", 400, _R, "ConcurrentModification",
+              "The request on %s failed due to multiple requests to change this object were submitted "
+              "simultaneously. Wait a few minutes and try again.",
+              "Another operation is changing the same services; emrops waits and retries with backoff."),
+    ErrorCode("InvalidParameter.InvalidRunActionScope", 400, _T, "InvalidParameter",
+              "The specified run action scope is invalid.",
+              "spec.componentInstanceSelector.runActionScope must be APPLICATION, COMPONENT or "
+              "COMPONENT_INSTANCE."),
+    ErrorCode("MissingParameter.ComponentInstance", 400, _T, "MissingParameter",
+              "You must specify componentInstance.",
+              "With runActionScope COMPONENT_INSTANCE, list the instances in "
+              "spec.componentInstanceSelector.componentInstances."),
+    ErrorCode("MissingParameter.NodeId", 400, _T, "MissingParameter",
+              "You must specify nodeId.",
+              "Give every entry of spec.componentInstanceSelector.componentInstances a nodeId."),
+    ErrorCode("MissingParameter.ComponentName", 400, _T, "MissingParameter",
+              "You must specify componentName.",
+              "Give every component (or component instance) of spec.componentInstanceSelector a "
+              "componentName."),
+    ErrorCode("MissingParameter.ApplicationName", 400, _T, "MissingParameter",
+              "You must specify applicationName.",
+              "Set spec.componentInstanceSelector.applicationName (and applicationName on each "
+              "component or instance)."),
+    ErrorCode("MissingParameter.NodeGroupId", 400, _T, "MissingParameter",
+              "You must specify nodeGroupId.",
+              _PARAM_HELP),
+    ErrorCode("InvokeEcmError", 400, _B, "InvokeEcmError",
+              "An error occurred while invoking ECM service.",
+              "EMR's internal cluster manager failed; emrops retries a few times, then fails. If it "
+              "persists, check the cluster's health in the EMR console."),
+    ErrorCode("ConflictParameters", 400, _T, "ConflictParameters",
+              "Parameters that must not be used together. %s",
+              _PARAM_HELP),
+    ErrorCode("IncompleteSignature", 400, _T, "CredentialsRejected",
+              "The request signature is invalid.",
+              "The accessKeySecret does not match the accessKeyId: fix the keys in the credentials "
+              "Secret (or the operator's credentials)."),
+    ErrorCode("InvalidAction", 400, _T, "InvalidAction",
+              "The action %s requested is invalid.",
+              "The endpoint does not serve this API version; check the operator's --emr-endpoint."),
+    ErrorCode("InvalidParameter", 400, _T, "InvalidParameter",
+              "The specified parameter %s is not valid.",
+              _PARAM_HELP),
+    ErrorCode("InvalidParameterValue", 400, _T, "InvalidParameter",
+              "The input parameter %s is invalid or out of range.",
+              _PARAM_HELP),
+    ErrorCode("MissingAction", 400, _T, "InvalidAction",
+              "The action %s requested is missing.",
+              "The request named no API action; this is a client bug, please report it."),
+    ErrorCode("MissingParameter", 400, _T, "MissingParameter",
+              "The input parameter %s that is mandatory for processing this request is not supplied.",
+              _PARAM_HELP),
+    ErrorCode("NotAuthorized", 400, _T, "NotAuthorized",
+              "You do not have permission to perform this action. %s",
+              "Grant the RAM user or role behind these credentials emr:RunApplicationAction and "
+              "emr:GetOperation on this cluster."),
+    ErrorCode("ThrottlingException", 400, _R, "Throttled", _THROTTLE_MSG, _THROTTLE_HELP,
+              throttling=True),
+    ErrorCode("ResourceNotFound", 404, _T, "ResourceNotFound",
+              "The resource not found by %s.",
+              "Check spec.regionId, spec.clusterId and the application, component and node names "
+              "against the cluster."),
+    ErrorCode("InternalError", 500, _A, "OutcomeUnknown",
+              "The request processing has failed due to some unknown error, exception or failure.",
+              "EMR may or may not have started the action. Check the cluster's operations in the EMR "
+              "console, then set the emrops.io/run-requested-at annotation to run again if nothing ran."),
+    ErrorCode("ServiceFailure", 503, _R, "ServiceUnavailable",
+              "The request has failed due to a temporary failure of %s service.",
+              "EMR is temporarily unavailable; emrops retries with backoff."),
+    ErrorCode("ServiceUnavailable", 503, _R, "ServiceUnavailable",
+              "The request has failed due to a temporary failure of the server.",
+              "EMR is temporarily unavailable; emrops retries with backoff."),
+    # Gateway codes shared by all Alibaba Cloud APIs (not on the RunApplicationAction page).
+    ErrorCode("Throttling", 400, _R, "Throttled", _THROTTLE_MSG, _THROTTLE_HELP,
+              throttling=True, seed=False),
+    ErrorCode("Throttling.User", 400, _R, "Throttled", _THROTTLE_MSG, _THROTTLE_HELP,
+              throttling=True, seed=False),
+    ErrorCode("Rejected.Throttling", 400, _R, "Throttled", _THROTTLE_MSG, _THROTTLE_HELP,
+              throttling=True, seed=False),
+    ErrorCode("SignatureDoesNotMatch", 400, _T, "CredentialsRejected",
+              "The request signature does not conform to Alibaba Cloud standards.",
+              "The accessKeySecret does not match the accessKeyId: fix the keys in the credentials "
+              "Secret (or the operator's credentials).", seed=False),
+    ErrorCode("InvalidAccessKeyId.NotFound", 404, _T, "CredentialsRejected",
+              "Specified access key is not found.",
+              "The accessKeyId is unknown to Alibaba Cloud: fix the credentials Secret.", seed=False),
+    ErrorCode("InvalidSecurityToken.Expired", 400, _T, "CredentialsRejected",
+              "Specified SecurityToken is expired.",
+              "The STS securityToken has expired: refresh it in the credentials Secret, or use RRSA "
+              "so the operator refreshes it.", seed=False),
+    ErrorCode("InvalidTimeStamp.Expired", 400, _T, "ClockSkew",
+              "Specified time stamp or date value is expired. %s",
+              "The request's x-acs-date is more than 15 minutes off: fix the clock of the operator's "
+              "node (NTP).", seed=False),
+    ErrorCode("SignatureNonceUsed", 400, _R, "NonceReused",
+              "Specified signature nonce was used already.",
+              "A request nonce was reused; emrops retries with a fresh nonce.", seed=False),
+)
+
+TABLE: dict[str, ErrorCode] = {row.code: row for row in _ROWS}
+
+
+def lookup(code: str) -> ErrorCode | None:
+    """The row for ``code``, or None when EMR answered with a code we do not know."""
+    return TABLE.get(code)
+
+
+def classify(code: str | None, http_status: int | None) -> Classification:
+    """How to treat an error: by its code when known, else by its HTTP status."""
+    row = TABLE.get(code or "")
+    if row is not None:
+        return row.classification
+    if http_status is not None and http_status >= 500:
+        return Classification.AMBIGUOUS
+    return Classification.TERMINAL
