@@ -19,13 +19,18 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``only``, just that subcommand's module is imported (fast start-up,
+    and one subcommand never depends on another's imports)."""
     parser = argparse.ArgumentParser(
         prog="emrops",
         description="Kubernetes operator for Alibaba Cloud EMR service actions (ServiceAction resources).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in SUBCOMMANDS.items():
+        if only is not None and name != only:
+            subparsers.add_parser(name, help=f"see 'emrops {name} --help'")
+            continue
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(
             name,
@@ -39,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    args = build_parser(only).parse_args(argv)
     result: int = args._main(args)
     return result
 

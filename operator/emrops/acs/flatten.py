@@ -69,7 +69,8 @@ def unflatten(flat: Mapping[str, str]) -> dict[str, Any]:
                 if not isinstance(child, dict):
                     raise UnflattenError(key, "given both as a value and as an object")
                 node = child
-    return _lists(root)
+    rebuilt: dict[str, Any] = _lists(root)
+    return rebuilt
 
 
 def _lists(node: Any) -> Any:

@@ -70,11 +70,17 @@ def acs3_authorization(
     """The ``Authorization`` header value, signing every header in ``headers``."""
     names = sorted(name.lower() for name in headers if name.lower() != "authorization")
     to_sign = acs3_string_to_sign(
-        method=method, path=path, query=query, headers=headers, signed_headers=names,
+        method=method,
+        path=path,
+        query=query,
+        headers=headers,
+        signed_headers=names,
         payload_hash=payload_hash,
     )
     signature = acs3_signature(access_key_secret, to_sign)
-    return f"{ACS3_HMAC_SHA256} Credential={access_key_id},SignedHeaders={';'.join(names)},Signature={signature}"
+    return (
+        f"{ACS3_HMAC_SHA256} Credential={access_key_id},SignedHeaders={';'.join(names)},Signature={signature}"
+    )
 
 
 def parse_acs3_authorization(value: str) -> tuple[str, str, list[str], str] | None:

@@ -1,0 +1,298 @@
+"""``EmrClient``: the async EMR OpenAPI client.
+
+One ``httpx.AsyncClient`` underneath (connections are reused across calls), one typed method per
+action, no retries: every failure is raised as an ``emrops.emr.errors`` exception whose
+``.classification`` tells the caller what it may do next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+import emrops
+from emrops.emr.credentials import Credential, CredentialsProvider
+from emrops.emr.endpoints import Network, parse_endpoint_override, resolve_endpoint
+from emrops.emr.errors import ApiError, CredentialsError, EmrError, ResponseError
+from emrops.emr.models import (
+    ClusterSummary,
+    ComponentInstance,
+    GetClusterRequest,
+    GetClusterResponse,
+    GetOperationRequest,
+    GetOperationResponse,
+    ListClustersRequest,
+    ListClustersResponse,
+    ListComponentInstancesRequest,
+    ListComponentInstancesResponse,
+    ListNodesRequest,
+    ListNodesResponse,
+    Node,
+    RunApplicationActionRequest,
+    RunApplicationActionResponse,
+)
+from emrops.emr.responses import read_response
+from emrops.emr.transport import translated_errors
+from emrops.emr.wire import Clock, Nonce, build_request, format_date, random_nonce, utc_now
+
+logger = logging.getLogger(__name__)
+
+#: Per-phase timeouts, as the SDK's defaults (connect 5 s, read 10 s).
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
+#: Connection pool. Keep-alive expiry stays short so an idle connection is dropped by us before
+#: the server drops it (a request on a connection the server just closed has an unknown outcome).
+DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=4.0)
+#: Overall deadline of one call (sending, waiting, reading), on top of the per-phase timeouts.
+DEFAULT_DEADLINE = 30.0
+#: How long a credentials provider may take (an RRSA token exchange is an HTTP call of its own).
+DEFAULT_CREDENTIALS_TIMEOUT = 15.0
+DEFAULT_USER_AGENT = (
+    f"emrops/{emrops.__version__} python-httpx/{httpx.__version__} Python/{platform.python_version()}"
+)
+
+Req = TypeVar("Req", ListNodesRequest, ListComponentInstancesRequest, ListClustersRequest)
+Resp = TypeVar("Resp", bound=BaseModel)
+Item = TypeVar("Item")
+
+
+class _ApiRequest(Protocol):
+    @property
+    def region_id(self) -> str: ...
+
+    def to_params(self) -> dict[str, Any]: ...
+
+
+class EmrClient:
+    """Async client for the EMR 2021-03-20 OpenAPI.
+
+    ::
+
+        async with EmrClient(network="vpc") as client:
+            creds = StaticCredentials(key_id, key_secret)
+            resp = await client.run_application_action(request, credentials=creds)
+
+    **Parameters** (all keyword-only):
+
+    - ``endpoint``: override for every region, ``host[:port]`` or ``scheme://host[:port]``
+      (https by default; http only for loopback hosts such as the emulator).
+    - ``network``: ``"public"`` or ``"vpc"`` endpoints when there is no override.
+    - ``timeout`` / ``limits``: httpx per-phase timeouts and pool limits.
+    - ``deadline``: overall seconds per call (None: only the per-phase timeouts apply).
+    - ``credentials_timeout``: seconds the credentials provider may take per call.
+    - ``transport``: an httpx transport (``httpx.MockTransport`` in tests).
+    - ``user_agent``: the ``user-agent`` header.
+    - ``clock`` / ``nonce``: sources of ``x-acs-date`` and ``x-acs-signature-nonce`` (tests fix them).
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        network: Network = "public",
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        deadline: float | None = DEFAULT_DEADLINE,
+        credentials_timeout: float = DEFAULT_CREDENTIALS_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        clock: Clock = utc_now,
+        nonce: Nonce = random_nonce,
+    ) -> None:
+        if network not in ("public", "vpc"):
+            raise ValueError(f"network must be 'public' or 'vpc', not {network!r}")
+        if endpoint is not None:
+            parse_endpoint_override(endpoint)  # fail at construction, not on the first call
+        self._endpoint = endpoint
+        self._network: Network = network
+        self._deadline = deadline
+        self._credentials_timeout = credentials_timeout
+        self._user_agent = user_agent
+        self._clock = clock
+        self._nonce = nonce
+        # TLS verification stays on (httpx's default): an endpoint we cannot verify would get our
+        # signed requests and STS tokens. Redirects are never followed for the same reason.
+        self._http = httpx.AsyncClient(
+            timeout=timeout, limits=limits, transport=transport, follow_redirects=False
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._http.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"EmrClient(endpoint={self._endpoint!r}, network={self._network!r})"
+
+    # --- actions -------------------------------------------------------------------------------
+
+    async def run_application_action(
+        self, request: RunApplicationActionRequest, *, credentials: CredentialsProvider
+    ) -> RunApplicationActionResponse:
+        """Start an action on services; NOT idempotent (EMR has no client token)."""
+        return await self._call("RunApplicationAction", request, RunApplicationActionResponse, credentials)
+
+    async def get_operation(
+        self, request: GetOperationRequest, *, credentials: CredentialsProvider
+    ) -> GetOperationResponse:
+        return await self._call("GetOperation", request, GetOperationResponse, credentials)
+
+    async def list_clusters(
+        self, request: ListClustersRequest, *, credentials: CredentialsProvider
+    ) -> ListClustersResponse:
+        return await self._call("ListClusters", request, ListClustersResponse, credentials)
+
+    async def get_cluster(
+        self, request: GetClusterRequest, *, credentials: CredentialsProvider
+    ) -> GetClusterResponse:
+        return await self._call("GetCluster", request, GetClusterResponse, credentials)
+
+    async def list_nodes(
+        self, request: ListNodesRequest, *, credentials: CredentialsProvider
+    ) -> ListNodesResponse:
+        return await self._call("ListNodes", request, ListNodesResponse, credentials)
+
+    async def list_component_instances(
+        self, request: ListComponentInstancesRequest, *, credentials: CredentialsProvider
+    ) -> ListComponentInstancesResponse:
+        return await self._call(
+            "ListComponentInstances", request, ListComponentInstancesResponse, credentials
+        )
+
+    # --- pagination ----------------------------------------------------------------------------
+
+    def iter_clusters(
+        self, request: ListClustersRequest, *, credentials: CredentialsProvider
+    ) -> AsyncIterator[ClusterSummary]:
+        """Every cluster matching ``request``, following ``NextToken`` page by page."""
+
+        async def page(req: ListClustersRequest) -> tuple[Sequence[ClusterSummary], str | None]:
+            resp = await self.list_clusters(req, credentials=credentials)
+            return resp.clusters, resp.next_token
+
+        return _paginate("ListClusters", request, page)
+
+    def iter_nodes(
+        self, request: ListNodesRequest, *, credentials: CredentialsProvider
+    ) -> AsyncIterator[Node]:
+        """Every node matching ``request``, following ``NextToken`` page by page."""
+
+        async def page(req: ListNodesRequest) -> tuple[Sequence[Node], str | None]:
+            resp = await self.list_nodes(req, credentials=credentials)
+            return resp.nodes, resp.next_token
+
+        return _paginate("ListNodes", request, page)
+
+    def iter_component_instances(
+        self, request: ListComponentInstancesRequest, *, credentials: CredentialsProvider
+    ) -> AsyncIterator[ComponentInstance]:
+        """Every component instance matching ``request``, following ``NextToken`` page by page."""
+
+        async def page(req: ListComponentInstancesRequest) -> tuple[Sequence[ComponentInstance], str | None]:
+            resp = await self.list_component_instances(req, credentials=credentials)
+            return resp.component_instances, resp.next_token
+
+        return _paginate("ListComponentInstances", request, page)
+
+    # --- the one request path ------------------------------------------------------------------
+
+    async def _call(
+        self,
+        action: str,
+        request: _ApiRequest,
+        model: type[Resp],
+        credentials: CredentialsProvider,
+    ) -> Resp:
+        base_url = resolve_endpoint(request.region_id, network=self._network, override=self._endpoint)
+        host = base_url.host
+        credential = await self._credential(credentials)
+        http_request = build_request(
+            action=action,
+            params=request.to_params(),
+            base_url=base_url,
+            credential=credential,
+            user_agent=self._user_agent,
+            date=format_date(self._clock()),
+            nonce=self._nonce(),
+        )
+        started = time.monotonic()
+        try:
+            with translated_errors(action=action, host=host):
+                async with asyncio.timeout(self._deadline):
+                    response = await self._http.send(http_request)
+            result = read_response(response, model, action=action)
+        except ApiError as exc:
+            logger.debug(
+                "EMR %s to %s: HTTP %d, code %s, request id %s, %.3fs",
+                action,
+                host,
+                exc.http_status,
+                exc.code,
+                exc.request_id,
+                time.monotonic() - started,
+            )
+            raise
+        except EmrError as exc:
+            logger.debug(
+                "EMR %s to %s failed after %.3fs: %s",
+                action,
+                host,
+                time.monotonic() - started,
+                type(exc).__name__,
+            )
+            raise
+        logger.debug(
+            "EMR %s to %s: HTTP %d, request id %s, %.3fs",
+            action,
+            host,
+            response.status_code,
+            getattr(result, "request_id", ""),
+            time.monotonic() - started,
+        )
+        return result
+
+    async def _credential(self, provider: CredentialsProvider) -> Credential:
+        try:
+            async with asyncio.timeout(self._credentials_timeout):
+                return await provider.get()
+        except TimeoutError:
+            raise CredentialsError(
+                f"the credentials provider {type(provider).__name__} did not answer within "
+                f"{self._credentials_timeout:g}s"
+            ) from None
+
+
+async def _paginate(
+    action: str,
+    request: Req,
+    fetch: Callable[[Req], Awaitable[tuple[Sequence[Item], str | None]]],
+) -> AsyncIterator[Item]:
+    token = request.next_token
+    seen: set[str] = set()
+    while True:
+        items, token = await fetch(request.model_copy(update={"next_token": token}))
+        for item in items:
+            yield item
+        if not token:
+            return
+        if token in seen:
+            # A server that hands back a token it already gave would make us loop forever.
+            raise ResponseError(f"{action}: NextToken {token!r} repeated; pagination stopped")
+        seen.add(token)
