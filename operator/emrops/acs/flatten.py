@@ -77,6 +77,6 @@ def _lists(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _lists(value) for key, value in node.items()}
-    if converted and all(key.isdigit() and int(key) >= 1 for key in converted):
+    if converted and all(key.isascii() and key.isdigit() and int(key) >= 1 for key in converted):
         return [converted[key] for key in sorted(converted, key=int)]
     return converted
