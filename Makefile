@@ -1,0 +1,109 @@
+# emrops: the repository's entry points. `make demo` and `make test` are the two that matter;
+# both install what they need (the virtualenv in .venv, the control plane in ~/.cache/emrops).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+VENV := .venv
+BIN := $(VENV)/bin
+# python3.11 when installed, else python3 (checked to be >= 3.11 below).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+HELM_BIN := $(or $(EMROPS_CACHE_DIR),$(HOME)/.cache/emrops)/helm-v3.22.0/bin
+
+# Builds (once) or finds kube-apiserver, etcd and kubectl; its progress goes to stderr and its
+# last line is `KUBEBUILDER_ASSETS=<folder>`, which this exports along with PATH for kubectl/helm.
+WITH_CONTROL_PLANE = assets_line="$$(hack/control-plane.sh | tail -n 1)" && export "$$assets_line" \
+	&& export PATH="$$KUBEBUILDER_ASSETS:$(HELM_BIN):$$PATH"
+
+.PHONY: help
+help:
+	@echo "make demo           run the demo: local control plane + EMR emulator + operator"
+	@echo "make test           lint, then the whole test suite against a real kube-apiserver"
+	@echo "make test-unit      unit tests only (no servers, seconds)"
+	@echo "make lint           ruff, ruff format --check, mypy, import-linter"
+	@echo "make control-plane  build or find kube-apiserver, etcd, kubectl (and helm)"
+	@echo "make venv           create $(VENV) and install emrops with its dev extras"
+	@echo "make bench | soak   benchmarks, long-running tests"
+	@echo "make docs           regenerate docs/ from the CRD and the error table"
+	@echo "make manifests      sync the chart's CRDs, regenerate Argo CD and rendered manifests"
+	@echo "make clean          remove caches (distclean: also $(VENV))"
+
+# --- environment -------------------------------------------------------------------------------
+
+.PHONY: venv
+venv: $(VENV)/.installed
+
+# Reinstalls only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: python3.11 (or python3 >= 3.11) is required" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "make: $(PYTHON) is older than 3.11; install python3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+.PHONY: control-plane
+control-plane:
+	hack/control-plane.sh
+
+# --- the two commands --------------------------------------------------------------------------
+
+.PHONY: demo
+demo: venv
+	@$(WITH_CONTROL_PLANE) && $(BIN)/emrops demo
+
+.PHONY: test
+test: venv lint
+	@$(WITH_CONTROL_PLANE) && export EMROPS_REQUIRE_CONTROL_PLANE=1 \
+		&& status=0 && $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ "$$status" -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
+	exit "$$status"
+
+# --- the rest ----------------------------------------------------------------------------------
+
+.PHONY: test-unit
+test-unit: venv
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+.PHONY: bench
+bench: venv
+	@if [ -f bench/run.py ]; then $(WITH_CONTROL_PLANE) && $(BIN)/python bench/run.py; \
+	else echo "make bench: not yet implemented" >&2; exit 1; fi
+
+# The suites read EMROPS_SOAK=1 and use larger counts (bench/fixtures.py).
+.PHONY: soak
+soak: venv
+	@if grep -rqs EMROPS_SOAK bench tests; then $(WITH_CONTROL_PLANE) \
+		&& export EMROPS_REQUIRE_CONTROL_PLANE=1 EMROPS_SOAK=1 && $(BIN)/pytest $(PYTEST_ARGS); \
+	else echo "make soak: not yet implemented" >&2; exit 1; fi
+
+# Files derived from others (tests fail when they are stale): docs from the CRD and the error
+# table; the chart's CRD copy, the Argo CD ConfigMap and the rendered manifests.
+.PHONY: docs
+docs: venv
+	$(BIN)/python hack/gen_docs.py
+
+.PHONY: manifests
+manifests: venv
+	hack/sync-chart-crds.sh
+	$(BIN)/python hack/gen_argocd_cm.py
+	@$(WITH_CONTROL_PLANE) && hack/render-manifests.sh
+
+.PHONY: clean
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache build dist
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print0 \
+		| xargs -0 rm -rf
+
+.PHONY: distclean
+distclean: clean
+	rm -rf $(VENV)

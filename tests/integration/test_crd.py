@@ -1,0 +1,549 @@
+"""The ServiceAction CRD against a real kube-apiserver: examples, validation, status, columns.
+
+Every rejection is checked at apply time (server-side apply with strict field validation), and
+its message must name the offending field, because that message is all a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from emrops.controlplane import ControlPlane
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_FILE = ROOT / "crds" / "emrops.io_serviceactions.yaml"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+SERVICE_ACTION_EXAMPLES = [p for p in EXAMPLES if yaml.safe_load(p.read_text())["kind"] == "ServiceAction"]
+
+Manifest = dict[str, Any]
+
+
+def service_action(name: str = "sa", **spec: Any) -> Manifest:
+    """A valid ServiceAction (a rolling restart of the DataNodes), with ``spec`` keys replaced."""
+    base: Manifest = {
+        "apiVersion": "emrops.io/v1alpha1",
+        "kind": "ServiceAction",
+        "metadata": {"name": name},
+        "spec": {
+            "regionId": "cn-hangzhou",
+            "clusterId": "c-8a3f2e1d9b7c6a50",
+            "actionName": "restart",
+            "componentInstanceSelector": {
+                "runActionScope": "COMPONENT",
+                "components": [{"applicationName": "HDFS", "componentName": "DataNode"}],
+            },
+            "rollingExecute": True,
+            "batchSize": 1,
+            "interval": 10,
+            "executeStrategy": "FAILED_BLOCK",
+            "credentialsSecretRef": {"name": "emrops-demo-credentials"},
+        },
+    }
+    base["spec"].update(spec)
+    return base
+
+
+def apply(cp: ControlPlane, namespace: str, manifest: Manifest, check: bool = False) -> Any:
+    return cp.kubectl(
+        "apply",
+        "--server-side",
+        "--validate=strict",
+        "--field-manager=test",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps(manifest),
+        check=check,
+    )
+
+
+def get(cp: ControlPlane, namespace: str, name: str) -> Manifest:
+    result: Manifest = json.loads(cp.kubectl("get", "svcact", name, "-n", namespace, "-o", "json").stdout)
+    return result
+
+
+# --- invalid ServiceActions -------------------------------------------------------------------
+
+Mutation = Callable[[Manifest], None]
+
+
+def drop(*path: str) -> Mutation:
+    def mutate(manifest: Manifest) -> None:
+        node = manifest
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return mutate
+
+
+def put(*path: str | int, value: Any) -> Mutation:
+    def mutate(manifest: Manifest) -> None:
+        node: Any = manifest
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def selector(**fields: Any) -> Mutation:
+    return put("spec", "componentInstanceSelector", value=fields)
+
+
+def not_rolling(**spec: Any) -> Mutation:
+    def mutate(manifest: Manifest) -> None:
+        for key in ("rollingExecute", "interval", "batchSize", "executeStrategy"):
+            manifest["spec"].pop(key, None)
+        manifest["spec"].update(spec)
+
+    return mutate
+
+
+YARN_NM = {"applicationName": "YARN", "componentName": "NodeManager"}
+SEL = "spec.componentInstanceSelector"
+
+INVALID = [
+    pytest.param(drop("spec", "clusterId"), ["spec.clusterId", "Required value"], id="missing-clusterId"),
+    pytest.param(drop("spec", "regionId"), ["spec.regionId", "Required value"], id="missing-regionId"),
+    pytest.param(drop("spec", "actionName"), ["spec.actionName", "Required value"], id="missing-actionName"),
+    pytest.param(drop("spec", "componentInstanceSelector"), [SEL, "Required value"], id="missing-selector"),
+    pytest.param(
+        put("spec", "actionName", value="reboot"),
+        ["spec.actionName", "Unsupported value", '"restart"'],
+        id="unknown-actionName",
+    ),
+    pytest.param(
+        put("spec", "actionName", value="Restart"),
+        ["spec.actionName", "Unsupported value"],
+        id="actionName-case",
+    ),
+    pytest.param(
+        put("spec", "componentInstanceSelector", "runActionScope", value="CLUSTER"),
+        [f"{SEL}.runActionScope", "Unsupported value"],
+        id="bad-runActionScope",
+    ),
+    pytest.param(
+        selector(components=[{"applicationName": "HDFS", "componentName": "DataNode"}]),
+        [f"{SEL}.runActionScope", "Required value"],
+        id="missing-runActionScope",
+    ),
+    pytest.param(
+        selector(runActionScope="APPLICATION"),
+        [f"{SEL}.applicationName", "required when runActionScope is APPLICATION"],
+        id="application-without-applicationName",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT"),
+        [f"{SEL}.components", "runActionScope is COMPONENT"],
+        id="component-without-components",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT", components=[]),
+        [f"{SEL}.components", "at least one component"],
+        id="component-with-empty-components",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT_INSTANCE", components=[YARN_NM]),
+        [f"{SEL}.componentInstances", "runActionScope is COMPONENT_INSTANCE"],
+        id="instance-scope-without-instances",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT_INSTANCE", componentInstances=[]),
+        [f"{SEL}.componentInstances", "at least one instance"],
+        id="instance-scope-with-empty-instances",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT_INSTANCE", componentInstances=[YARN_NM]),
+        [f"{SEL}.componentInstances[0].nodeId", "Required value"],
+        id="instance-without-nodeId",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT_INSTANCE", componentInstances=[{**YARN_NM, "nodeId": "core1-1"}]),
+        [f"{SEL}.componentInstances[0].nodeId", "should match"],
+        id="nodeId-not-an-instance-id",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT", components=[{"applicationName": "HDFS"}]),
+        [f"{SEL}.components[0].componentName", "Required value"],
+        id="component-without-componentName",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT", components=[{"componentName": "DataNode"}]),
+        [f"{SEL}.components[0].applicationName", "Required value"],
+        id="component-without-applicationName",
+    ),
+    pytest.param(
+        selector(runActionScope="COMPONENT", components=[YARN_NM] * 65),
+        [f"{SEL}.components", "must have at most 64 items"],
+        id="too-many-components",
+    ),
+    pytest.param(
+        put("spec", "interval", value=-1),
+        ["spec.interval", "greater than or equal to 0"],
+        id="negative-interval",
+    ),
+    pytest.param(
+        put("spec", "interval", value="10s"),
+        ["spec.interval", "expected numeric"],
+        id="interval-not-int",
+    ),
+    pytest.param(
+        put("spec", "batchSize", value=0),
+        ["spec.batchSize", "greater than or equal to 1"],
+        id="batchSize-zero",
+    ),
+    pytest.param(
+        not_rolling(interval=10),
+        ["spec.interval", "only allowed with spec.rollingExecute: true"],
+        id="interval-without-rollingExecute",
+    ),
+    pytest.param(
+        not_rolling(rollingExecute=False, batchSize=2),
+        ["spec.batchSize", "only allowed with spec.rollingExecute: true"],
+        id="batchSize-with-rollingExecute-false",
+    ),
+    pytest.param(
+        not_rolling(executeStrategy="FAILED_CONTINUE"),
+        ["spec.executeStrategy", "only allowed with spec.rollingExecute: true"],
+        id="executeStrategy-without-rollingExecute",
+    ),
+    pytest.param(
+        put("spec", "executeStrategy", value="FAILED_RETRY"),
+        ["spec.executeStrategy", "Unsupported value"],
+        id="unknown-executeStrategy",
+    ),
+    pytest.param(
+        put("spec", "description", value="x" * 257),
+        ["spec.description", "256"],
+        id="description-too-long",
+    ),
+    pytest.param(
+        put("spec", "credentialsSecretRef", value={"name": "Bad_Name"}),
+        ["spec.credentialsSecretRef.name", "must be a Secret name"],
+        id="secret-name-invalid",
+    ),
+    pytest.param(
+        put("spec", "credentialsSecretRef", value={}),
+        ["spec.credentialsSecretRef.name", "Required value"],
+        id="secret-ref-without-name",
+    ),
+    pytest.param(
+        put("spec", "activeDeadlineSeconds", value=0),
+        ["spec.activeDeadlineSeconds", "greater than or equal to 1"],
+        id="activeDeadlineSeconds-zero",
+    ),
+    pytest.param(
+        put("spec", "regionId", value="Hangzhou"), ["spec.regionId", "should match"], id="bad-regionId"
+    ),
+    pytest.param(
+        put("spec", "clusterId", value="cluster 1"), ["spec.clusterId", "should match"], id="bad-clusterId"
+    ),
+    pytest.param(
+        put("spec", "batchsize", value=1),
+        ["spec.batchsize", "field not declared in schema"],
+        id="unknown-spec-field",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def invalid_ns(control_plane: ControlPlane) -> str:
+    return control_plane.create_namespace(prefix="t-invalid-")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("mutate", "expected"), INVALID)
+def test_invalid_service_action_is_rejected_naming_the_field(
+    control_plane: ControlPlane,
+    invalid_ns: str,
+    request: pytest.FixtureRequest,
+    mutate: Mutation,
+    expected: list[str],
+) -> None:
+    name = request.node.callspec.id.lower()
+    manifest = service_action(name)
+    mutate(manifest)
+
+    result = apply(control_plane, invalid_ns, manifest)
+
+    assert result.returncode != 0, f"accepted: {json.dumps(manifest['spec'])}"
+    for fragment in expected:
+        assert fragment in result.stderr
+    stored = control_plane.kubectl("get", "svcact", name, "-n", invalid_ns, check=False)
+    assert "NotFound" in stored.stderr
+
+
+@pytest.mark.integration
+def test_the_valid_base_is_accepted(control_plane: ControlPlane, invalid_ns: str) -> None:
+    """Guards the table above: every case must fail because of its mutation, not the base."""
+    apply(control_plane, invalid_ns, service_action("valid-base"), check=True)
+    assert get(control_plane, invalid_ns, "valid-base")["spec"] == service_action()["spec"]
+
+
+@pytest.mark.integration
+def test_unknown_field_is_rejected_by_create_with_strict_validation(
+    control_plane: ControlPlane, invalid_ns: str
+) -> None:
+    """A typo must not be pruned away silently: ``batchsize`` would otherwise mean "no batches"."""
+    manifest = service_action("typo", batchsize=1)
+
+    result = control_plane.kubectl(
+        "create", "--validate=strict", "-n", invalid_ns, "-f", "-", input=json.dumps(manifest), check=False
+    )
+
+    assert result.returncode != 0
+    assert 'unknown field "spec.batchsize"' in result.stderr
+
+
+# --- immutability and re-run ------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"actionName": "stop"}, id="actionName"),
+        pytest.param({"batchSize": 2}, id="batchSize"),
+        pytest.param({"description": "added later"}, id="added-field"),
+    ],
+)
+def test_spec_cannot_change_after_creation(
+    control_plane: ControlPlane, namespace: str, change: dict[str, Any]
+) -> None:
+    apply(control_plane, namespace, service_action("immutable"), check=True)
+
+    result = apply(control_plane, namespace, service_action("immutable", **change))
+
+    assert result.returncode != 0
+    assert "spec: Invalid value" in result.stderr
+    assert "spec is immutable after creation" in result.stderr
+    assert "emrops.io/run-requested-at" in result.stderr
+    assert get(control_plane, namespace, "immutable")["spec"] == service_action()["spec"]
+
+
+@pytest.mark.integration
+def test_rerun_annotation_and_labels_can_change(control_plane: ControlPlane, namespace: str) -> None:
+    apply(control_plane, namespace, service_action("rerun"), check=True)
+
+    control_plane.kubectl(
+        "annotate", "svcact/rerun", "-n", namespace, "emrops.io/run-requested-at=2026-01-01T00:00:00Z"
+    )
+    control_plane.kubectl("label", "svcact/rerun", "-n", namespace, "team=storage")
+
+    metadata = get(control_plane, namespace, "rerun")["metadata"]
+    assert metadata["annotations"]["emrops.io/run-requested-at"] == "2026-01-01T00:00:00Z"
+    assert metadata["labels"]["team"] == "storage"
+
+
+# --- the examples -----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("example", SERVICE_ACTION_EXAMPLES, ids=lambda p: p.stem)
+def test_example_is_accepted_unchanged(control_plane: ControlPlane, namespace: str, example: Path) -> None:
+    manifest = yaml.safe_load(example.read_text())
+    control_plane.kubectl("apply", "--server-side", "--validate=strict", "-n", namespace, "-f", str(example))
+
+    stored = get(control_plane, namespace, manifest["metadata"]["name"])
+
+    # Nothing pruned, nothing defaulted: the object says exactly what the file says.
+    assert stored["spec"] == manifest["spec"]
+
+
+@pytest.mark.integration
+def test_examples_folder_applies_and_lists_with_printer_columns(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    control_plane.kubectl(
+        "apply", "--server-side", "--validate=strict", "-n", namespace, "-f", str(ROOT / "examples")
+    )
+
+    secret = json.loads(
+        control_plane.kubectl(
+            "get", "secret", "emrops-demo-credentials", "-n", namespace, "-o", "json"
+        ).stdout
+    )
+    assert set(secret["data"]) == {"accessKeyId", "accessKeySecret"}
+
+    table = control_plane.kubectl("get", "svcact", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "CLUSTER", "ACTION", "SCOPE", "PHASE", "OPERATION", "AGE"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert set(rows) == {yaml.safe_load(p.read_text())["metadata"]["name"] for p in SERVICE_ACTION_EXAMPLES}
+    assert rows["rolling-restart-hdfs-datanodes"][1:4] == ["c-8a3f2e1d9b7c6a50", "restart", "COMPONENT"]
+    assert rows["stop-spark"][1:4] == ["c-8a3f2e1d9b7c6a50", "stop", "APPLICATION"]
+    assert rows["start-task-nodemanagers"][1:4] == ["c-8a3f2e1d9b7c6a50", "start", "COMPONENT_INSTANCE"]
+    assert rows["refresh-yarn-queues"][1:4] == ["c-8a3f2e1d9b7c6a50", "refresh_queues", "COMPONENT"]
+
+    wide = control_plane.kubectl("get", "svcact", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[-2:] == ["READY", "MESSAGE"]
+
+
+# --- status -----------------------------------------------------------------------------------
+
+FULL_STATUS: Manifest = {
+    "observedGeneration": 1,
+    "phase": "Failed",
+    "message": "operation op-1a2b failed: NodeFailure",
+    "operationId": "op-1a2b",
+    "requestId": "9E3A7161-EB7B-172B-8D18-FFB06BA30001",
+    "abnInstances": [{"nodeId": "i-bp1emrdemo000core1", "nodeName": "core1-1"}],
+    "operation": {
+        "state": "FAILED",
+        "startTime": "2026-01-01T00:00:00Z",
+        "endTime": "2026-01-01T00:05:00Z",
+        "stateChangeReason": {"code": "NodeFailure", "message": "core1-1 did not start"},
+    },
+    "progress": {"total": 4, "done": 2, "failed": 1, "message": "batch 3/4"},
+    "attempts": 2,
+    "submittedAt": "2026-01-01T00:00:00Z",
+    "finishedAt": "2026-01-01T00:05:00Z",
+    "lastError": {
+        "code": "ThrottlingException",
+        "message": "The request was denied due to request throttling.",
+        "requestId": "REQ-1",
+        "httpStatus": 400,
+        "time": "2026-01-01T00:00:01Z",
+    },
+    "runRequestedAt": "2026-01-01T00:00:00Z",
+    "run": 2,
+    "waitingFor": ["other-action"],
+    "history": [
+        {
+            "run": 1,
+            "runRequestedAt": "",
+            "phase": "Succeeded",
+            "operationId": "op-0001",
+            "requestId": "REQ-0",
+            "startTime": "2025-12-31T00:00:00Z",
+            "endTime": "2025-12-31T00:01:00Z",
+            "errorCode": "",
+        }
+    ],
+    "conditions": [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": "OperationFailed",
+            "message": "EMR reported NodeFailure",
+            "lastTransitionTime": "2026-01-01T00:05:00Z",
+            "observedGeneration": 1,
+        },
+        {
+            "type": "Stalled",
+            "status": "True",
+            "reason": "OperationFailed",
+            "message": "EMR reported NodeFailure",
+            "lastTransitionTime": "2026-01-01T00:05:00Z",
+            "observedGeneration": 1,
+        },
+    ],
+    "kopf": {"progress": {"handler-a": {"retries": 1, "anything": {"nested": [1, "two"]}}}, "dummy": "x"},
+}
+
+
+@pytest.mark.integration
+def test_every_status_field_survives_a_status_subresource_write(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    apply(control_plane, namespace, service_action("status"), check=True)
+
+    control_plane.kubectl(
+        "patch", "svcact/status", "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": FULL_STATUS}),
+    )  # fmt: skip
+
+    stored = get(control_plane, namespace, "status")
+    # Nothing pruned: the schema knows every field the controller writes, and kopf's own
+    # bookkeeping under status.kopf keeps whatever shape kopf gives it.
+    assert stored["status"] == FULL_STATUS
+    assert stored["metadata"]["generation"] == 1
+
+    table = control_plane.kubectl("get", "svcact", "status", "-n", namespace, "-o", "wide").stdout
+    row = table.splitlines()[1].split()
+    assert row[4:6] == ["Failed", "op-1a2b"]
+    assert row[7] == "False"
+    assert "NodeFailure" in table
+
+
+@pytest.mark.integration
+def test_status_is_only_written_through_the_subresource(control_plane: ControlPlane, namespace: str) -> None:
+    manifest = service_action("main-resource")
+    manifest["status"] = {"phase": "Succeeded"}
+
+    apply(control_plane, namespace, manifest, check=True)
+
+    assert "status" not in get(control_plane, namespace, "main-resource")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("status", "field"),
+    [
+        pytest.param({"phase": "Done"}, "status.phase", id="unknown-phase"),
+        pytest.param(
+            {"conditions": [{"type": "Ready", "status": "Yes"}]}, "status.conditions[0].status", id="cond"
+        ),
+        pytest.param({"history": [{"run": i} for i in range(11)]}, "status.history", id="history-too-long"),
+    ],
+)
+def test_invalid_status_is_rejected(
+    control_plane: ControlPlane, namespace: str, status: Manifest, field: str
+) -> None:
+    apply(control_plane, namespace, service_action("bad-status"), check=True)
+
+    result = control_plane.kubectl(
+        "patch", "svcact/bad-status", "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": status}), check=False,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert field in result.stderr
+
+
+# --- the schema itself (no server needed) ----------------------------------------------------
+
+
+def _properties(schema: Manifest, path: str = "") -> list[tuple[str, Manifest]]:
+    found = []
+    for name, sub in schema.get("properties", {}).items():
+        found.append((f"{path}.{name}", sub))
+        found += _properties(sub, f"{path}.{name}")
+    if "items" in schema:
+        found += _properties(schema["items"], f"{path}[]")
+    return found
+
+
+def test_every_schema_field_has_a_description() -> None:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    undocumented = [path for path, sub in _properties(schema) if not sub.get("description")]
+    assert undocumented == [".metadata"]
+
+
+def test_status_schema_names_every_contract_field() -> None:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    # The controller may add fields; the contract's must all be there, or they would be pruned.
+    assert set(FULL_STATUS) <= set(status["properties"])
+    assert status["properties"]["kopf"]["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_bounded_lists_and_strings_in_spec() -> None:
+    """CEL cost estimates need bounds; unbounded lists or strings would fail the CRD at install."""
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    unbounded = [
+        path
+        for path, sub in _properties(spec, "spec")
+        if (sub.get("type") == "string" and "maxLength" not in sub and "enum" not in sub)
+        or (sub.get("type") == "array" and "maxItems" not in sub)
+    ]
+    assert unbounded == []
