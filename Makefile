@@ -98,6 +98,11 @@ manifests: venv
 	$(BIN)/python hack/gen_argocd_cm.py
 	@$(WITH_CONTROL_PLANE) && hack/render-manifests.sh
 
+# Pins of deploy/requirements.lock (the container image) from the venv's installed versions.
+.PHONY: lock
+lock: venv
+	$(BIN)/python hack/lock-requirements.py
+
 .PHONY: clean
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache build dist

@@ -1,0 +1,15 @@
+"""Names of the ServiceAction resource that every layer agrees on."""
+
+from __future__ import annotations
+
+GROUP = "emrops.io"
+VERSION = "v1alpha1"
+KIND = "ServiceAction"
+PLURAL = "serviceactions"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+#: Annotation whose new value asks for one new run of a finished ServiceAction.
+RUN_REQUESTED_AT = "emrops.io/run-requested-at"
+
+#: Most runs kept in ``status.history`` (the CRD's maxItems).
+HISTORY_LIMIT = 10

@@ -1,0 +1,120 @@
+"""The operator's runtime: the clients, limiter, metrics and supervisor, opened and closed together.
+
+Built in kopf's startup handler (``Runtime.open``), closed in its cleanup handler. No kopf here:
+the kopf-specific pieces (posting Events, the index) are passed in by ``handlers``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes_asyncio import client, config
+
+from emrops.api.constants import GROUP, PLURAL, VERSION
+from emrops.controller import machine, queue
+from emrops.controller.backoff import Backoff
+from emrops.controller.kube import KubeApi
+from emrops.controller.metrics import Metrics
+from emrops.controller.ratelimit import RateLimiter
+from emrops.controller.runner import EmitFn, Services, Supervisor
+from emrops.controller.settings import Settings
+from emrops.emr.client import EmrClient
+from emrops.emr.credentials import DefaultChainCredentials
+
+logger = logging.getLogger("emrops.controller")
+
+#: Seconds between an intent write and the moment a missing answer means "outcome unknown":
+#: the EMR call's own deadline plus time to record the answer.
+SUBMIT_GRACE_MARGIN = 25.0
+
+
+async def kube_api_client() -> client.ApiClient:
+    """An ApiClient from the in-cluster ServiceAccount, else from ``KUBECONFIG`` / ~/.kube/config."""
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        await config.load_kube_config(client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def policy_of(settings: Settings) -> machine.Policy:
+    return machine.Policy(
+        backoff=Backoff(base=settings.retry.backoff_base, cap=settings.retry.backoff_cap),
+        poll_initial=settings.polling.initial_seconds,
+        poll_max=settings.polling.max_seconds,
+        bounded_attempts=settings.retry.bounded_attempts,
+        submit_grace=settings.emr.call_timeout + SUBMIT_GRACE_MARGIN,
+    )
+
+
+class IndexView:
+    """The per-cluster queue as the workers read it, backed by kopf's index once attached."""
+
+    def __init__(self) -> None:
+        self.index: Any = None
+
+    def __call__(self, key: queue.ClusterKey) -> Iterable[queue.QueueEntry]:
+        if self.index is None:
+            return ()
+        store = self.index.get(key)
+        return tuple(store) if store is not None else ()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    api_client: client.ApiClient
+    emr: EmrClient
+    metrics: Metrics
+    supervisor: Supervisor
+    index: IndexView
+    _closed: bool = field(default=False)
+
+    @classmethod
+    async def open(cls, settings: Settings, emit: EmitFn) -> Runtime:
+        api_client = await kube_api_client()
+        emr = EmrClient(
+            endpoint=settings.emr.endpoint, network=settings.emr.network, deadline=settings.emr.call_timeout
+        )
+        await emr.__aenter__()
+        metrics = Metrics()
+        if settings.serve.metrics_port:
+            metrics.serve(settings.serve.metrics_port)
+        index = IndexView()
+        services = Services(
+            store=KubeApi(api_client),
+            emr=emr,
+            default_credentials=DefaultChainCredentials(),
+            limiter=RateLimiter(settings.rate_limit.qps, settings.rate_limit.burst),
+            metrics=metrics,
+            emit=emit,
+            policy=policy_of(settings),
+            call_timeout=settings.emr.call_timeout + 5.0,
+            queue=index,
+        )
+        return cls(settings, api_client, emr, metrics, Supervisor(services), index)
+
+    async def probe_apiserver(self) -> str:
+        """Liveness: the apiserver answers a ServiceAction list (proves network, auth, CRD)."""
+        custom = client.CustomObjectsApi(self.api_client)
+        namespaces = self.settings.watch.namespaces
+        if namespaces:
+            await custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespaces[0], PLURAL, limit=1, _request_timeout=10
+            )
+        else:
+            await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1, _request_timeout=10)
+        return "ok"
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.supervisor.stop()
+        await self.emr.aclose()
+        await self.api_client.close()

@@ -1,0 +1,127 @@
+"""The kopf wiring: the only module that imports ``kopf.on``. Each handler is a few lines.
+
+There are no resource-changing handlers (create/update/resume) and no daemons on purpose:
+
+- Our status is the run's only truth, so kopf's progress annotations and handler results are not
+  used at all; with no changing handlers kopf writes nothing to our objects.
+- ``@kopf.daemon`` would add kopf's finalizer to every active object (kopf 1.45 hardcodes
+  ``requires_finalizer=True`` for daemons), blocking deletion while the operator is down, and a
+  daemon that returns is never respawned for that object ("forever stopped"), which fights
+  re-runs. Nothing needs cleaning up when a ServiceAction is deleted, so instead an
+  ``@kopf.on.event`` handler feeds every watch event to the ``Supervisor``, which keeps one
+  asyncio task per object that needs one and cancels it when the object is deleted.
+- ``@kopf.index`` keeps the per-cluster queue; kopf fills it from the initial listing before
+  any event handler runs, so the first queue decision already sees every object.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, cast
+
+import kopf
+
+from emrops.api.constants import GROUP, PLURAL, VERSION
+from emrops.controller import machine, queue
+from emrops.controller.app import Runtime
+from emrops.controller.kube import Body
+from emrops.controller.settings import Settings
+
+logger = logging.getLogger("emrops.controller")
+
+
+def post_event(body: Body, event: machine.Event) -> None:
+    """Post a Kubernetes Event through kopf's poster (batched, retried, never blocking)."""
+    raw = cast(kopf.RawBody, dict(body))
+    kopf.event(kopf.Body(raw), type=event.type, reason=event.reason, message=event.message[:1000])
+
+
+def label_filter(selector: str | None) -> dict[str, Any] | None:
+    """kopf's label filter for a Kubernetes label selector (``a=b``, ``a!=b``, ``a``, ``!a``)."""
+    if not selector:
+        return None
+    found: dict[str, Any] = {}
+    for term in (t.strip() for t in selector.split(",")):
+        if not term:
+            continue
+        if "!=" in term:
+            key, value = (p.strip() for p in term.split("!=", 1))
+            found[key] = lambda v, _=None, bad=value: v != bad
+        elif "==" in term or "=" in term:
+            key, value = (p.strip() for p in term.replace("==", "=").split("=", 1))
+            found[key] = value
+        elif term.startswith("!"):
+            found[term[1:].strip()] = kopf.ABSENT
+        else:
+            found[term] = kopf.PRESENT
+    return found
+
+
+def build_registry(settings: Settings) -> kopf.OperatorRegistry:
+    """Register every handler on a fresh registry (so the label selector can filter them)."""
+    registry = kopf.OperatorRegistry()
+    labels = label_filter(settings.watch.label_selector)
+
+    @kopf.on.login(id="login", registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # kopf's own minimal logins: neither pykube-ng nor the sync kubernetes client is needed.
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(id="startup", registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+        configure_kopf(settings, memo.config)
+        memo.runtime = await Runtime.open(memo.config, post_event)
+
+    @kopf.on.cleanup(id="cleanup", registry=registry)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        if getattr(memo, "runtime", None) is not None:
+            await memo.runtime.close()
+
+    @kopf.index(GROUP, VERSION, PLURAL, id="serviceactions_by_cluster", labels=labels, registry=registry)
+    def serviceactions_by_cluster(body: kopf.Body, **_: Any) -> dict[queue.ClusterKey, queue.QueueEntry]:
+        found = queue.entry_of(body)
+        return {found[0]: found[1]} if found is not None else {}
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="serviceaction_event", labels=labels, registry=registry)
+    async def serviceaction_event(
+        event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+    ) -> None:
+        # Async on purpose: kopf runs sync handlers in threads, and the supervisor starts tasks.
+        # kopf passes each index as a keyword named after its id.
+        memo.runtime.index.index = kwargs["serviceactions_by_cluster"]
+        memo.runtime.supervisor.observe(event.get("type"), dict(body))
+
+    @kopf.on.probe(id="apiserver", registry=registry)
+    async def apiserver(memo: kopf.Memo, **_: Any) -> str:
+        result: str = await memo.runtime.probe_apiserver()
+        return result
+
+    @kopf.on.probe(id="workers", registry=registry)
+    async def workers(memo: kopf.Memo, **_: Any) -> int:
+        active: int = memo.runtime.supervisor.active
+        return active
+
+    return registry
+
+
+def configure_kopf(settings: kopf.OperatorSettings, config: Settings) -> None:
+    # No CRD or namespace listing: the RBAC stays minimal and the namespaces are given explicitly.
+    settings.scanning.disabled = True
+    # Ask the apiserver to end each watch after 5 minutes and give up on a silent one a bit later,
+    # so a half-dead connection (no events, no error) is replaced instead of hanging forever.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 30
+    # kopf turns its per-object log lines into Events above this level; ours are posted explicitly.
+    settings.posting.level = logging.WARNING
+    if config.watch.peering:
+        settings.peering.name = config.watch.peering
+        settings.peering.priority = config.watch.priority
+        settings.peering.standalone = False
+    else:
+        settings.peering.standalone = True

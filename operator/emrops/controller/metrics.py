@@ -1,0 +1,73 @@
+"""Prometheus metrics of the operator, in a registry of their own (served on ``--metrics-port``).
+
+- ``emrops_emr_api_calls_total{action, code}``: EMR calls by action and outcome code ("OK" on
+  success, EMR's error code, or the transport failure).
+- ``emrops_retries_total{reason}``: RunApplicationAction attempts that will be retried.
+- ``emrops_throttles_total{action}``: calls EMR throttled.
+- ``emrops_operation_duration_seconds{action, phase}``: from submission to the run's end.
+- ``emrops_serviceactions{phase}``: ServiceActions this operator sees, by phase.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, float("inf"))
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.api_calls = Counter(
+            "emrops_emr_api_calls",
+            "EMR API calls by action and outcome code.",
+            ["action", "code"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "emrops_retries",
+            "RunApplicationAction attempts to be retried, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.throttles = Counter(
+            "emrops_throttles",
+            "EMR calls that were throttled, by action.",
+            ["action"],
+            registry=self.registry,
+        )
+        self.operation_duration = Histogram(
+            "emrops_operation_duration_seconds",
+            "Seconds from submission to the end of a run, by action and final phase.",
+            ["action", "phase"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.serviceactions = Gauge(
+            "emrops_serviceactions",
+            "ServiceActions seen by this operator, by phase.",
+            ["phase"],
+            registry=self.registry,
+        )
+        self._phases: dict[str, str] = {}
+        self._counts: Tally[str] = Tally()
+
+    def saw(self, uid: str, phase: str | None) -> None:
+        """Track one object's phase (None: deleted) for the by-phase gauge, in O(1)."""
+        before = self._phases.get(uid)
+        if before == phase:
+            return
+        if before is not None:
+            self._counts[before] -= 1
+            self.serviceactions.labels(phase=before).set(self._counts[before])
+        if phase is None:
+            self._phases.pop(uid, None)
+            return
+        self._phases[uid] = phase
+        self._counts[phase] += 1
+        self.serviceactions.labels(phase=phase).set(self._counts[phase])
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from the pod IP
+        start_http_server(port, addr=host, registry=self.registry)

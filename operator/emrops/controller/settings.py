@@ -1,0 +1,260 @@
+"""The operator's settings: one frozen object, built once from flags and ``EMROPS_*`` variables.
+
+A flag given on the command line wins over its environment variable, which wins over the default.
+Every error names both the flag and the variable. The settings are passed explicitly to whoever
+needs them; there is no module-level mutable configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar, cast
+
+from emrops.emr.endpoints import parse_endpoint_override
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable has an invalid value (the message names both)."""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    #: Namespaces to watch; empty means all namespaces (cluster-wide).
+    namespaces: tuple[str, ...] = ()
+    #: Only ServiceActions matching this label selector (to shard across operator processes).
+    label_selector: str | None = None
+    #: kopf peering name (HA); None runs standalone.
+    peering: str | None = None
+    #: kopf peering priority of this process.
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class EmrSettings:
+    #: Override of the EMR endpoint for every region (the emulator); None uses Alibaba's endpoints.
+    endpoint: str | None = None
+    #: ``public`` or ``vpc`` endpoints.
+    network: Literal["public", "vpc"] = "public"
+    #: Overall seconds one EMR call may take.
+    call_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    #: First wait between GetOperation polls, in seconds.
+    initial_seconds: float = 2.0
+    #: Longest wait between polls; the wait doubles up to it.
+    max_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    #: EMR calls per second per (access key, region); 0 turns the limiter off.
+    qps: float = 10.0
+    #: Calls that may be made at once after a quiet period.
+    burst: int = 20
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    #: First backoff ceiling, in seconds (full jitter below it).
+    backoff_base: float = 1.0
+    #: Largest backoff ceiling, in seconds.
+    backoff_cap: float = 60.0
+    #: Attempts allowed for bounded-retry errors (InvokeEcmError).
+    bounded_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
+    metrics_port: int = 8080
+    #: Port of the ``/healthz`` liveness endpoint; 0 turns it off.
+    health_port: int = 8081
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: Literal["text", "json"] = "text"
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    emr: EmrSettings = field(default_factory=EmrSettings)
+    polling: PollingSettings = field(default_factory=PollingSettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+# --- flags ------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    env: str
+    help: str
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS = (
+    _Option(
+        "--namespace", "EMROPS_NAMESPACES", "namespace to watch (repeatable; default: all namespaces)", "NS"
+    ),
+    _Option(
+        "--label-selector", "EMROPS_LABEL_SELECTOR", "only ServiceActions matching this label selector", "SEL"
+    ),
+    _Option(
+        "--emr-endpoint", "EMROPS_EMR_ENDPOINT", "EMR API endpoint override (http only for loopback)", "URL"
+    ),
+    _Option("--emr-network", "EMROPS_EMR_NETWORK", "public or vpc EMR endpoints (default public)", "NET"),
+    _Option("--log-format", "EMROPS_LOG_FORMAT", "text or json (default text)", "FMT"),
+    _Option("--log-level", "EMROPS_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)", "LEVEL"),
+    _Option("--metrics-port", "EMROPS_METRICS_PORT", "port of /metrics (default 8080, 0 = off)", "PORT"),
+    _Option("--health-port", "EMROPS_HEALTH_PORT", "port of /healthz (default 8081, 0 = off)", "PORT"),
+    _Option(
+        "--rate-limit-qps",
+        "EMROPS_RATE_LIMIT_QPS",
+        "EMR calls/s per access key and region (10; 0 = off)",
+        "N",
+    ),
+    _Option("--rate-limit-burst", "EMROPS_RATE_LIMIT_BURST", "burst of EMR calls (default 20)", "N"),
+    _Option("--poll-initial-seconds", "EMROPS_POLL_INITIAL_SECONDS", "first GetOperation interval (2)", "S"),
+    _Option("--poll-max-seconds", "EMROPS_POLL_MAX_SECONDS", "longest GetOperation interval (30)", "S"),
+    _Option("--peering", "EMROPS_PEERING", "kopf peering name for HA (default: standalone)", "NAME"),
+    _Option("--priority", "EMROPS_PRIORITY", "kopf peering priority (default 0)", "N"),
+)
+_BY_DEST = {o.dest: o for o in OPTIONS}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every operator flag to ``parser`` (defaults None: the environment may fill them)."""
+    for option in OPTIONS:
+        text = f"{option.help} [env {option.env}]"
+        if option.flag == "--namespace":
+            parser.add_argument("-n", option.flag, action="append", metavar=option.metavar, help=text)
+        else:
+            parser.add_argument(option.flag, metavar=option.metavar, help=text)
+
+
+def _raw(args: argparse.Namespace, env: Mapping[str, str], dest: str) -> tuple[str | None, str]:
+    option = _BY_DEST[dest]
+    value = getattr(args, dest, None)
+    if value is not None:
+        return str(value), f"{option.flag}"
+    found = env.get(option.env)
+    if found is not None and found.strip() != "":
+        return found.strip(), f"{option.env}"
+    return None, f"{option.flag} / {option.env}"
+
+
+def _typed(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    dest: str,
+    default: T,
+    parse: Callable[[str], T],
+    check: Callable[[T], bool] = lambda _: True,
+    expect: str = "",
+) -> T:
+    raw, source = _raw(args, env, dest)
+    if raw is None:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise SettingsError(f"{source}: {raw!r} is not {expect}") from None
+    if not check(value):
+        raise SettingsError(f"{source}: {raw!r} is not {expect}")
+    return value
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return parse
+
+
+def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Build the settings; raise ``SettingsError`` naming the flag or variable on a bad value."""
+    namespaces: tuple[str, ...]
+    flag_namespaces = getattr(args, "namespace", None)
+    if flag_namespaces:
+        namespaces = tuple(n.strip() for item in flag_namespaces for n in item.split(",") if n.strip())
+    else:
+        namespaces = tuple(n.strip() for n in env.get("EMROPS_NAMESPACES", "").split(",") if n.strip())
+
+    endpoint, endpoint_source = _raw(args, env, "emr_endpoint")
+    if endpoint is not None:
+        try:
+            parse_endpoint_override(endpoint, option=endpoint_source)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+
+    port = ("a port number (0-65535)", lambda p: 0 <= p <= 65535)
+    positive = "a positive number"
+    poll_initial = _typed(args, env, "poll_initial_seconds", 2.0, float, lambda v: v > 0, positive)
+    poll_max = _typed(
+        args, env, "poll_max_seconds", max(30.0, poll_initial), float, lambda v: v > 0, positive
+    )
+    if poll_max < poll_initial:
+        raise SettingsError(
+            f"--poll-max-seconds / EMROPS_POLL_MAX_SECONDS ({poll_max:g}) is below "
+            f"--poll-initial-seconds / EMROPS_POLL_INITIAL_SECONDS ({poll_initial:g})"
+        )
+    level = _typed(
+        args,
+        env,
+        "log_level",
+        "INFO",
+        lambda s: _choice(("debug", "info", "warning", "error"))(s).upper(),
+        expect="one of DEBUG, INFO, WARNING, ERROR",
+    )
+    return Settings(
+        watch=WatchSettings(
+            namespaces=namespaces,
+            label_selector=_raw(args, env, "label_selector")[0],
+            peering=_raw(args, env, "peering")[0],
+            priority=_typed(args, env, "priority", 0, int, expect="an integer"),
+        ),
+        emr=EmrSettings(
+            endpoint=endpoint,
+            network=cast(
+                Literal["public", "vpc"],
+                _typed(
+                    args, env, "emr_network", "public", _choice(("public", "vpc")), expect="public or vpc"
+                ),
+            ),
+        ),
+        polling=PollingSettings(initial_seconds=poll_initial, max_seconds=poll_max),
+        rate_limit=RateLimitSettings(
+            qps=_typed(args, env, "rate_limit_qps", 10.0, float, lambda v: v >= 0, "a number >= 0"),
+            burst=_typed(args, env, "rate_limit_burst", 20, int, lambda v: v >= 0, "an integer >= 0"),
+        ),
+        serve=ServeSettings(
+            metrics_port=_typed(args, env, "metrics_port", 8080, int, port[1], port[0]),
+            health_port=_typed(args, env, "health_port", 8081, int, port[1], port[0]),
+        ),
+        log=LogSettings(
+            format=cast(
+                Literal["text", "json"],
+                _typed(args, env, "log_format", "text", _choice(("text", "json")), expect="text or json"),
+            ),
+            level=level,
+        ),
+    )

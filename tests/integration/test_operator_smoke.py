@@ -1,0 +1,121 @@
+"""Smoke test of the whole product: real apiserver, emulator subprocess, ``emrops run`` subprocess.
+
+One ServiceAction reaches Succeeded with the emulator's operation id, exactly one
+RunApplicationAction is made, and ``kubectl wait --for=condition=Ready`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emrops.controlplane import ControlPlane
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def operator(control_plane: ControlPlane, emulator: Any, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    """``emrops run`` against the control plane and the emulator, watching ``namespace``."""
+    log = tmp_path / "operator.log"
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(control_plane.kubeconfig),
+        "EMROPS_METRICS_PORT": "0",
+        "EMROPS_HEALTH_PORT": "0",
+    }
+    command = [
+        sys.executable, "-m", "emrops", "run", "-n", namespace, "--emr-endpoint", emulator.url,
+        "--poll-initial-seconds", "0.2", "--poll-max-seconds", "1", "--log-level", "DEBUG",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _apply(cp: ControlPlane, namespace: str, manifest: dict[str, Any]) -> None:
+    cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def _get(cp: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
+    out = cp.kubectl("get", "serviceaction", name, "-n", namespace, "-o", "json").stdout
+    found: dict[str, Any] = json.loads(out)
+    return found
+
+
+def test_a_service_action_runs_once_and_becomes_ready(
+    control_plane: ControlPlane, emulator: Any, namespace: str, operator: Path
+) -> None:
+    control_plane.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples" / "credentials-secret.yaml"))
+    _apply(
+        control_plane,
+        namespace,
+        {
+            "apiVersion": "emrops.io/v1alpha1",
+            "kind": "ServiceAction",
+            "metadata": {"name": "restart-datanodes"},
+            "spec": {
+                "regionId": "cn-hangzhou",
+                "clusterId": "c-8a3f2e1d9b7c6a50",
+                "actionName": "restart",
+                "componentInstanceSelector": {
+                    "runActionScope": "COMPONENT",
+                    "components": [{"applicationName": "HDFS", "componentName": "DataNode"}],
+                },
+                "rollingExecute": True,
+                "batchSize": 2,
+                "interval": 1,
+                "credentialsSecretRef": {"name": "emrops-demo-credentials"},
+            },
+        },
+    )
+    waited = control_plane.kubectl(
+        "wait", "-n", namespace, "--for=condition=Ready", "serviceaction/restart-datanodes", "--timeout=90s",
+        check=False,
+    )  # fmt: skip
+    obj = _get(control_plane, namespace, "restart-datanodes")
+    assert waited.returncode == 0, (waited.stderr, obj.get("status"), operator.read_text()[-4000:])
+
+    status = obj["status"]
+    assert status["phase"] == "Succeeded"
+    calls = [c for c in emulator.calls() if c.get("action") == "RunApplicationAction"]
+    assert len(calls) == 1, calls
+    operations = emulator.state()
+    assert status["operationId"] in json.dumps(operations)
+    assert status["attempts"] == 1 and status["run"] == 1
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Stalled"]["status"] == "False"
+    assert conditions["Reconciling"]["status"] == "False"
+    assert all(c["observedGeneration"] == obj["metadata"]["generation"] for c in conditions.values())
+    # No finalizer and no kopf bookkeeping on our objects.
+    assert not obj["metadata"].get("finalizers")
+    assert not any(k.startswith("kopf.zalando.org") for k in obj["metadata"].get("annotations", {}))
+
+    # Events were posted for the transitions.
+    deadline = time.monotonic() + 15
+    reasons: set[str] = set()
+    while time.monotonic() < deadline and "Succeeded" not in reasons:
+        events = json.loads(control_plane.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+        reasons = {e.get("reason") for e in events["items"]}
+        time.sleep(0.5)
+    assert {"Submitting", "Submitted", "Succeeded"} <= reasons, reasons

@@ -1,0 +1,248 @@
+"""Workers against an in-memory object store with real resourceVersion conflicts and a fake EMR.
+
+The fakes stand in for Kubernetes and EMR only; the worker, the state machine and the status
+writer are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from emrops.controller.backoff import Backoff
+from emrops.controller.kube import Conflict, Gone, SecretUnreadable
+from emrops.controller.machine import Event, Policy
+from emrops.controller.metrics import Metrics
+from emrops.controller.ratelimit import RateLimiter
+from emrops.controller.runner import Services, Supervisor
+from emrops.emr.credentials import CredentialsProvider, StaticCredentials
+from emrops.emr.errors import ApiError, OutcomeUnknownError
+from emrops.emr.models import (
+    ComponentInstance,
+    GetOperationRequest,
+    GetOperationResponse,
+    ListComponentInstancesRequest,
+    Operation,
+    OperationState,
+    RunApplicationActionRequest,
+    RunApplicationActionResponse,
+)
+
+
+class FakeStore:
+    """One namespace of ServiceActions and Secrets, with optimistic concurrency like the apiserver."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, dict[str, str]] = {}
+        self.rv = 100
+        self.writes = 0
+
+    def add(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self.objects[obj["metadata"]["name"]] = obj
+        return copy.deepcopy(obj)
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any]:
+        if name not in self.objects:
+            raise Gone(name)
+        return copy.deepcopy(self.objects[name])
+
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str
+    ) -> dict[str, Any]:
+        await asyncio.sleep(0)  # let other workers interleave, as a real round trip would
+        obj = self.objects[name]
+        if obj["metadata"]["resourceVersion"] != resource_version:
+            raise Conflict(name)
+        current = obj.setdefault("status", {})
+        for key, value in status.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        self.rv += 1
+        self.writes += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        return copy.deepcopy(obj)
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        if name not in self.secrets:
+            raise SecretUnreadable(f"Secret {namespace}/{name} (spec.credentialsSecretRef) not found")
+        return dict(self.secrets[name])
+
+
+class FakeEmr:
+    def __init__(self, submit_error: Exception | None = None) -> None:
+        self.submits: list[RunApplicationActionRequest] = []
+        self.polls = 0
+        self.submit_error = submit_error
+
+    async def run_application_action(
+        self, request: RunApplicationActionRequest, *, credentials: CredentialsProvider
+    ) -> RunApplicationActionResponse:
+        await asyncio.sleep(0.01)
+        self.submits.append(request)
+        if self.submit_error is not None:
+            raise self.submit_error
+        return RunApplicationActionResponse(request_id="req-1", operation_id=f"op-{len(self.submits)}")
+
+    async def get_operation(
+        self, request: GetOperationRequest, *, credentials: CredentialsProvider
+    ) -> GetOperationResponse:
+        self.polls += 1
+        state = OperationState.COMPLETED if self.polls >= 2 else OperationState.IN_PROGRESS
+        return GetOperationResponse(
+            request_id="req-p", operation=Operation(operation_id=request.operation_id, operation_state=state)
+        )
+
+    async def iter_component_instances(
+        self, request: ListComponentInstancesRequest, *, credentials: CredentialsProvider
+    ) -> AsyncIterator[ComponentInstance]:
+        for node in ("i-1", "i-2"):
+            yield ComponentInstance(
+                application_name="HDFS",
+                component_name="DataNode",
+                node_id=node,
+                component_instance_state="STARTED",
+            )
+
+
+def service_action(name: str = "sa", secret: str | None = "creds") -> dict[str, Any]:  # noqa: S107 - a Secret name
+    spec: dict[str, Any] = {
+        "regionId": "cn-hangzhou",
+        "clusterId": "c-1",
+        "actionName": "restart",
+        "componentInstanceSelector": {"runActionScope": "APPLICATION", "applicationName": "HDFS"},
+    }
+    if secret:
+        spec["credentialsSecretRef"] = {"name": secret}
+    return {
+        "apiVersion": "emrops.io/v1alpha1",
+        "kind": "ServiceAction",
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "creationTimestamp": "2025-01-01T00:00:00Z",
+        },
+        "spec": spec,
+    }
+
+
+def services(store: FakeStore, emr: FakeEmr, events: list[Event]) -> Services:
+    return Services(
+        store=store,
+        emr=emr,
+        default_credentials=StaticCredentials("default-ak", "default-secret"),
+        limiter=RateLimiter(0, 0),
+        metrics=Metrics(),
+        emit=lambda _body, event: events.append(event),
+        policy=Policy(
+            backoff=Backoff(base=0.01, cap=0.05),
+            poll_initial=0.01,
+            poll_max=0.02,
+            submit_grace=0.2,
+            credentials_recheck=0.05,
+            queue_recheck=0.05,
+        ),
+        call_timeout=2.0,
+    )
+
+
+async def wait_for_phase(store: FakeStore, name: str, phases: set[str]) -> dict[str, Any]:
+    async with asyncio.timeout(5.0):
+        while (store.objects[name].get("status") or {}).get("phase") not in phases:  # noqa: ASYNC110 - polling a fake
+            await asyncio.sleep(0.01)
+    return store.objects[name]
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    s = FakeStore()
+    s.secrets["creds"] = {"accessKeyId": "ak", "accessKeySecret": "sk"}
+    return s
+
+
+async def test_a_run_goes_from_nothing_to_succeeded_with_one_call(store: FakeStore) -> None:
+    emr, events = FakeEmr(), []  # type: list[Event]
+    supervisor = Supervisor(services(store, emr, events))
+    supervisor.observe("ADDED", store.add(service_action()))
+    obj = await wait_for_phase(store, "sa", {"Succeeded"})
+    await supervisor.stop()
+    status = obj["status"]
+    assert len(emr.submits) == 1 and status["operationId"] == "op-1" and status["requestId"] == "req-1"
+    assert [c["status"] for c in status["conditions"]] == ["True", "False", "False"]
+    assert [e.reason for e in events][:3] == ["Pending", "Submitting", "Submitted"] and events[
+        -1
+    ].reason == "Succeeded"
+    assert status["progress"]["total"] == 2
+
+
+async def test_two_operators_on_the_same_object_submit_once(store: FakeStore) -> None:
+    emr = FakeEmr()
+    first, second = Supervisor(services(store, emr, [])), Supervisor(services(store, emr, []))
+    body = store.add(service_action())
+    first.observe("ADDED", copy.deepcopy(body))
+    second.observe("ADDED", copy.deepcopy(body))
+    await wait_for_phase(store, "sa", {"Succeeded"})
+    await asyncio.gather(first.stop(), second.stop())
+    assert len(emr.submits) == 1
+
+
+async def test_an_ambiguous_failure_ends_unknown_without_a_second_call(store: FakeStore) -> None:
+    emr = FakeEmr(submit_error=OutcomeUnknownError("read timeout after sending"))
+    supervisor = Supervisor(services(store, emr, []))
+    supervisor.observe("ADDED", store.add(service_action()))
+    obj = await wait_for_phase(store, "sa", {"Unknown"})
+    await asyncio.sleep(0.3)  # longer than the grace: still nothing more
+    await supervisor.stop()
+    assert len(emr.submits) == 1
+    assert obj["status"]["conditions"][2]["status"] == "True"
+
+
+async def test_terminal_error_fails_with_guidance(store: FakeStore) -> None:
+    emr = FakeEmr(
+        submit_error=ApiError(code="NotAuthorized", message="denied", http_status=400, request_id="r9")
+    )
+    supervisor = Supervisor(services(store, emr, []))
+    supervisor.observe("ADDED", store.add(service_action()))
+    obj = await wait_for_phase(store, "sa", {"Failed"})
+    await supervisor.stop()
+    assert "emr:RunApplicationAction" in obj["status"]["message"]
+    assert obj["status"]["lastError"]["requestId"] == "r9"
+    assert len(emr.submits) == 1
+
+
+async def test_a_missing_secret_waits_until_it_appears(store: FakeStore) -> None:
+    emr, events = FakeEmr(), []  # type: list[Event]
+    supervisor = Supervisor(services(store, emr, events))
+    supervisor.observe("ADDED", store.add(service_action(secret="later")))
+    await asyncio.sleep(0.2)
+    status = store.objects["sa"]["status"]
+    assert status["phase"] == "Pending" and "Secret ns/later" in status["message"]
+    assert status["conditions"][1]["reason"] == "CredentialsMissing"
+    assert emr.submits == [] and [e.reason for e in events].count("CredentialsMissing") == 1
+    store.secrets["later"] = {"accessKeyId": "ak2", "accessKeySecret": "sk2"}
+    await wait_for_phase(store, "sa", {"Succeeded"})
+    await supervisor.stop()
+    assert len(emr.submits) == 1
+    assert "sk2" not in repr(store.objects["sa"]) and not any("sk2" in e.message for e in events)
+
+
+async def test_deleting_an_object_stops_its_worker(store: FakeStore) -> None:
+    supervisor = Supervisor(services(store, FakeEmr(), []))
+    body = store.add(service_action(secret="never"))
+    supervisor.observe("ADDED", body)
+    await asyncio.sleep(0.05)
+    assert supervisor.active == 1
+    supervisor.observe("DELETED", body)
+    await asyncio.sleep(0.01)
+    assert supervisor.active == 0
+    await supervisor.stop()

@@ -1,0 +1,76 @@
+"""Operator settings from flags and EMROPS_* environment: precedence, defaults, errors."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from emrops.controller.settings import SettingsError, add_arguments, from_args
+
+
+def parse(argv: list[str], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return from_args(parser.parse_args(argv), env or {})
+
+
+def test_defaults() -> None:
+    s = parse([])
+    assert s.watch.namespaces == () and s.watch.peering is None
+    assert s.emr.endpoint is None and s.emr.network == "public"
+    assert (s.serve.metrics_port, s.serve.health_port) == (8080, 8081)
+    assert (s.rate_limit.qps, s.rate_limit.burst) == (10.0, 20)
+    assert (s.polling.initial_seconds, s.polling.max_seconds) == (2.0, 30.0)
+    assert (s.log.format, s.log.level) == ("text", "INFO")
+
+
+def test_flags_win_over_environment() -> None:
+    env = {
+        "EMROPS_NAMESPACES": "a, b",
+        "EMROPS_METRICS_PORT": "9000",
+        "EMROPS_EMR_ENDPOINT": "http://127.0.0.1:1",
+    }
+    s = parse(["--metrics-port", "0"], env)
+    assert s.watch.namespaces == ("a", "b")
+    assert s.serve.metrics_port == 0
+    assert s.emr.endpoint == "http://127.0.0.1:1"
+    s = parse(["-n", "x", "-n", "y,z"], env)
+    assert s.watch.namespaces == ("x", "y", "z")
+
+
+def test_environment_values() -> None:
+    s = parse(
+        [],
+        {
+            "EMROPS_LOG_FORMAT": "JSON",
+            "EMROPS_LOG_LEVEL": "debug",
+            "EMROPS_RATE_LIMIT_QPS": "0",
+            "EMROPS_PEERING": "emrops",
+            "EMROPS_PRIORITY": "5",
+            "EMROPS_LABEL_SELECTOR": "shard=a",
+            "EMROPS_EMR_NETWORK": "vpc",
+        },
+    )
+    assert (s.log.format, s.log.level) == ("json", "DEBUG")
+    assert s.rate_limit.qps == 0
+    assert (s.watch.peering, s.watch.priority, s.watch.label_selector) == ("emrops", 5, "shard=a")
+    assert s.emr.network == "vpc"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["--metrics-port", "http"], {}, "--metrics-port"),
+        ([], {"EMROPS_HEALTH_PORT": "70000"}, "EMROPS_HEALTH_PORT"),
+        (["--poll-initial-seconds", "-1"], {}, "--poll-initial-seconds"),
+        (["--poll-initial-seconds", "10", "--poll-max-seconds", "5"], {}, "--poll-max-seconds"),
+        ([], {"EMROPS_LOG_FORMAT": "xml"}, "EMROPS_LOG_FORMAT"),
+        (["--emr-network", "private"], {}, "--emr-network"),
+        ([], {"EMROPS_RATE_LIMIT_BURST": "-2"}, "EMROPS_RATE_LIMIT_BURST"),
+        (["--emr-endpoint", "ftp://x"], {}, "--emr-endpoint"),
+    ],
+)
+def test_errors_name_the_flag_or_variable(argv: list[str], env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        parse(argv, env)
