@@ -1,0 +1,8 @@
+-- "rerun": set the emrops.io/run-requested-at annotation to the current time (UTC, RFC 3339).
+-- Any new value asks emrops for one new run; status.runRequestedAt echoes the value it handled.
+local os = require("os")
+if obj.metadata.annotations == nil then
+  obj.metadata.annotations = {}
+end
+obj.metadata.annotations["emrops.io/run-requested-at"] = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time())
+return obj

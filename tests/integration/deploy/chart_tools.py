@@ -1,0 +1,98 @@
+"""Helpers for the chart's integration tests: find helm, render the chart, read rendered objects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "deploy" / "helm" / "emrops"
+HELM_VERSION = "v3.22.0"
+
+
+def find_helm() -> str | None:
+    """``$HELM``, else the helm hack/control-plane.sh builds, else helm on PATH."""
+    if os.environ.get("HELM"):
+        return os.environ["HELM"]
+    cache = Path(os.environ.get("EMROPS_CACHE_DIR") or Path.home() / ".cache" / "emrops")
+    built = cache / f"helm-{HELM_VERSION}" / "bin" / "helm"
+    if built.is_file() and os.access(built, os.X_OK):
+        return str(built)
+    return shutil.which("helm")
+
+
+def require_helm() -> str:
+    helm = find_helm()
+    if helm is None:
+        if os.environ.get("EMROPS_REQUIRE_CONTROL_PLANE") == "1":
+            pytest.fail("helm not found but EMROPS_REQUIRE_CONTROL_PLANE=1: run `make control-plane`")
+        pytest.skip("helm not found: run `make control-plane` (builds helm) or set HELM")
+    return helm
+
+
+class Helm:
+    """The helm binary, run on the chart with a values dict (written to a file, never --set)."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary = binary
+        self.workdir = workdir
+        self._count = 0
+
+    def _values_file(self, values: dict[str, Any]) -> Path:
+        self._count += 1
+        path = self.workdir / f"values-{self._count}.yaml"
+        path.write_text(yaml.safe_dump(values))
+        return path
+
+    def run(self, *args: str, values: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+        command = [self.binary, *args]
+        if values is not None:
+            command += ["--values", str(self._values_file(values))]
+        env = {
+            **os.environ,
+            "HELM_CACHE_HOME": str(self.workdir / "cache"),
+            "HELM_CONFIG_HOME": str(self.workdir / "config"),
+            "HELM_DATA_HOME": str(self.workdir / "data"),
+        }
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+    def template(
+        self,
+        values: dict[str, Any] | None = None,
+        *,
+        release: str = "emrops",
+        namespace: str = "emrops-system",
+    ) -> str:
+        result = self.run("template", release, str(CHART), "--namespace", namespace, values=values or {})
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+
+def documents(rendered: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(rendered) if d]
+
+
+def of_kind(docs: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: Iterable[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = of_kind(docs, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def container(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    (operator,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return dict(operator)
+
+
+def env_of(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e for e in container(docs).get("env", [])}

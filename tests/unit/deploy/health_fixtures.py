@@ -1,0 +1,103 @@
+"""ServiceAction objects in every state, with status rendered by the operator's own code.
+
+The GitOps health checks (Argo CD Lua, Flux CEL, kstatus) are tested against statuses built by
+``emrops.api.conditions``, the module the controller writes conditions with, so a change in what
+the operator writes shows up here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from emrops.api.conditions import with_conditions
+from emrops.api.status import Phase, RunStatus
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One object and the health every tool should report for it."""
+
+    name: str
+    obj: dict[str, Any]
+    argocd: str  # Healthy | Progressing | Degraded
+    kstatus: str  # Current | InProgress | Failed (Flux)
+    message: str | None = None  # a substring the Argo CD message must contain
+
+
+def service_action(status: dict[str, Any] | None, generation: int = 1) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "emrops.io/v1alpha1",
+        "kind": "ServiceAction",
+        "metadata": {"name": "restart-datanodes", "namespace": "team-a", "generation": generation},
+        "spec": {
+            "regionId": "cn-hangzhou",
+            "clusterId": "c-8a3f2e1d9b7c6a50",
+            "actionName": "restart",
+            "componentInstanceSelector": {"runActionScope": "APPLICATION", "applicationName": "HDFS"},
+        },
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def rendered(
+    phase: Phase, message: str, *, stalled: bool = False, reason: str | None = None
+) -> dict[str, Any]:
+    """The status the operator writes for ``phase`` at generation 1."""
+    status = RunStatus(phase=phase, message=message, stalled=stalled, reason=reason)
+    return with_conditions(status, generation=1, now=NOW).to_dict()
+
+
+def cases() -> list[Case]:
+    running = "batch 2/4: restarting DataNode on core1-2"
+    human = "EMR needs a person: node core1-3 did not come back (NodeFailure)"
+    failed = "NotAuthorized: You do not have permission to perform this action."
+    unknown = "The outcome of RunApplicationAction is unknown (InternalError); check the EMR console"
+    stale = rendered(Phase.SUCCEEDED, "done")
+    return [
+        Case("no status", service_action(None), "Progressing", "InProgress"),
+        Case("empty status", service_action({}), "Progressing", "InProgress"),
+        Case("Pending", service_action(rendered(Phase.PENDING, "accepted")), "Progressing", "InProgress"),
+        Case(
+            "Queued",
+            service_action(rendered(Phase.QUEUED, "waiting for sa-1")),
+            "Progressing",
+            "InProgress",
+            "waiting for sa-1",
+        ),
+        Case(
+            "Submitting", service_action(rendered(Phase.SUBMITTING, "calling")), "Progressing", "InProgress"
+        ),
+        Case(
+            "Running", service_action(rendered(Phase.RUNNING, running)), "Progressing", "InProgress", running
+        ),
+        Case(
+            "Running, HUMAN_PROCESSING",
+            service_action(rendered(Phase.RUNNING, human, stalled=True, reason="HumanProcessing")),
+            "Degraded",
+            "Failed",
+            human,
+        ),
+        Case("Succeeded", service_action(rendered(Phase.SUCCEEDED, "COMPLETED")), "Healthy", "Current"),
+        Case(
+            "Failed",
+            service_action(rendered(Phase.FAILED, failed, reason="NotAuthorized")),
+            "Degraded",
+            "Failed",
+            failed,
+        ),
+        Case("Unknown", service_action(rendered(Phase.UNKNOWN, unknown)), "Degraded", "Failed", unknown),
+        # The user changed something that bumps the generation; emrops has not looked yet.
+        Case("stale observedGeneration", service_action(stale, generation=2), "Progressing", "InProgress"),
+        Case(
+            "phase only (no conditions yet)",
+            service_action({"observedGeneration": 1, "phase": "Running"}),
+            "Progressing",
+            "InProgress",
+        ),
+    ]

@@ -1,0 +1,58 @@
+"""The Dockerfile and its dependency lock say what the issue asks, and agree with pyproject."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from deploy_paths import ROOT
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
+LOCK = (ROOT / "deploy" / "requirements.lock").read_text()
+
+
+def locked() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in LOCK.splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_every_runtime_dependency_is_pinned_within_its_range() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = locked()
+    for line in project["dependencies"]:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert name in pins, (
+            f"{req.name} missing from deploy/requirements.lock: run hack/lock-requirements.py"
+        )
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{name}=={pins[name]} outside {req.specifier}"
+        )
+
+
+def test_no_test_or_dev_tool_in_the_image() -> None:
+    assert not {"pytest", "mypy", "ruff", "lupa", "hypothesis"} & set(locked())
+
+
+def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
+    stages = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, flags=re.MULTILINE)
+    assert len(stages) == 2 and all(s == "${PYTHON_IMAGE}" for s in stages)
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in DOCKERFILE
+    assert re.search(r"^USER 65532:65532$", DOCKERFILE, flags=re.MULTILINE)
+    assert "--constraint /tmp/requirements.lock" in DOCKERFILE
+    assert DOCKERFILE.rstrip().splitlines()[-1] == 'ENTRYPOINT ["emrops", "run"]'
+
+
+def test_build_context_contains_what_the_dockerfile_copies() -> None:
+    ignore = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, flags=re.MULTILINE)
+    sources = {s.rstrip("/") for line in copied for s in line.split()}
+    assert sources <= allowed, sources - allowed
