@@ -12,6 +12,7 @@
 #   EMROPS_CACHE_DIR     where builds go (default: ~/.cache/emrops)
 #   K8S_VERSION          default v1.36.3;  HELM_VERSION default v3.22.0
 #   EMROPS_SKIP_HELM=1   do not build helm
+#   EMROPS_ENVTEST_DOWNLOAD=0  skip the quick path (the official envtest release archive)
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
@@ -34,6 +35,30 @@ build_helm() {
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   log "helm ready: $HELM_BIN/helm"
+}
+
+# The quick path where the internet is reachable: controller-tools publishes envtest archives
+# (kube-apiserver, etcd, kubectl) per Kubernetes release. A short timeout keeps machines without
+# that access (ours) from waiting: they fall through to the build from modules.
+download_envtest() {
+  [ "${EMROPS_ENVTEST_DOWNLOAD:-1}" = 0 ] && return 1
+  command -v curl >/dev/null || return 1
+  local arch url tmp
+  case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64 | arm64) arch=arm64 ;; *) return 1 ;; esac
+  url="https://github.com/kubernetes-sigs/controller-tools/releases/download/envtest-$K8S_VERSION/envtest-$K8S_VERSION-linux-$arch.tar.gz"
+  tmp="$(mktemp -d)"
+  log "trying the envtest release archive (10 s connect timeout) ..."
+  if curl -fsSL --connect-timeout 10 --max-time 300 "$url" -o "$tmp/envtest.tgz" 2>/dev/null \
+    && tar -xzf "$tmp/envtest.tgz" -C "$tmp" && have_all "$tmp/controller-tools/envtest"; then
+    mkdir -p "$BIN"
+    mv "$tmp"/controller-tools/envtest/{kube-apiserver,etcd,kubectl} "$BIN/"
+    rm -rf "$tmp"
+    log "control plane ready in $BIN (downloaded)"
+    return 0
+  fi
+  rm -rf "$tmp"
+  log "no envtest download here; building from the Go modules instead"
+  return 1
 }
 
 build_k8s() {
@@ -99,7 +124,7 @@ main() {
     log "another build holds $CACHE/build.lock; waiting ..."
     flock 9
   fi
-  have_all "$BIN" || build_k8s
+  have_all "$BIN" || download_envtest || build_k8s
   build_helm
   echo "KUBEBUILDER_ASSETS=$BIN"
 }
