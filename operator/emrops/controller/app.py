@@ -28,8 +28,9 @@ from emrops.emr.credentials import DefaultChainCredentials
 logger = logging.getLogger("emrops.controller")
 
 #: Seconds between an intent write and the moment a missing answer means "outcome unknown":
-#: the EMR call's own deadline plus time to record the answer.
-SUBMIT_GRACE_MARGIN = 25.0
+#: the EMR call's own deadline plus time to record the answer. Erring short is safe: a worker
+#: still in flight then finds the status moved on, drops its late answer and never calls again.
+SUBMIT_GRACE_MARGIN = 10.0
 
 
 async def kube_api_client() -> client.ApiClient:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from emrops.acs.codes import Classification
 from emrops.controller.machine import CallError
 from emrops.emr.errors import (
@@ -44,3 +46,31 @@ def call_error(exc: BaseException, *, timeout: float | None = None) -> CallError
     if isinstance(exc, ResponseError):
         return CallError(Classification.AMBIGUOUS, "InvalidResponse", str(exc), "OutcomeUnknown")
     return CallError(Classification.AMBIGUOUS, type(exc).__name__, str(exc), "OutcomeUnknown")
+
+
+#: Condition reasons whose fix is in the credentials: their message names which ones were used.
+CREDENTIAL_REASONS = frozenset({"CredentialsRejected", "NotAuthorized", "ClockSkew"})
+
+
+def naming_credentials(error: CallError, source: str | None) -> CallError:
+    """``error`` with guidance that says which credentials were used, when they are the problem.
+
+    ``source`` names where they came from (a Secret, or the operator's default chain) and the
+    AccessKey ID's last characters, never a secret or token.
+    """
+    if source is None or error.reason not in CREDENTIAL_REASONS:
+        return error
+    guidance = (
+        f"{error.guidance} Credentials used: {source}." if error.guidance else f"Credentials used: {source}."
+    )
+    return dataclasses.replace(error, guidance=guidance)
+
+
+def describe_credentials(access_key_id: str, secret_ref: str | None) -> str:
+    """``Secret ns/name (accessKeyId ...WXYZ)`` or ``the operator's default chain (...)``."""
+    tail = access_key_id[-4:] if len(access_key_id) > 8 else ""
+    key = f"accessKeyId ending in {tail}" if tail else "its accessKeyId"
+    where = (
+        f"Secret {secret_ref} (spec.credentialsSecretRef)" if secret_ref else "the operator's default chain"
+    )
+    return f"{where}, {key}"

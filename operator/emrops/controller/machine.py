@@ -531,6 +531,15 @@ def _poll_failed(ctx: Context, failed: PollFailed) -> Decision:
         return Drop(why=f"poll error in phase {st.phase}")
     err = failed.error
     described = f"{err.code}: {err.message}"
+    if err.code == "ResourceNotFound":
+        # EMR no longer knows an operation it accepted (or its cluster): no later poll can tell
+        # how it ended, so stop polling and hand the decision to a human instead of waiting forever.
+        text = (
+            f"EMR no longer finds operation {st.operation_id} ({described}); whether it finished is "
+            "unknown: check the services in the EMR console, then set the annotation "
+            "emrops.io/run-requested-at to a new value if the action must run again"
+        )
+        return _unknown(ctx, "OperationNotFound", text, _last_error(ctx, err))
     if err.classification is Classification.TERMINAL:
         # The operation runs on in EMR whatever we can read: stay Running, but say we are stuck.
         text = _with_guidance(f"Cannot read EMR operation {st.operation_id} ({described})", err.guidance)

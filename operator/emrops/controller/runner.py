@@ -30,7 +30,7 @@ from emrops.api.spec import ServiceActionSpec
 from emrops.api.status import Phase, ProgressStatus, RunStatus, parse_time
 from emrops.api.targets import targets_of
 from emrops.controller import machine, queue
-from emrops.controller.calls import call_error
+from emrops.controller.calls import call_error, describe_credentials, naming_credentials
 from emrops.controller.kube import Body, Conflict, Gone, ObjectStore, SecretUnreadable, write_status
 from emrops.controller.metrics import Metrics
 from emrops.controller.progress import InstanceState, ProgressTracker, trackable
@@ -138,6 +138,8 @@ class Worker:
         self.poll_interval: float | None = None
         self.provider: CredentialsProvider | None = None
         self.limiter_key: LimiterKey | None = None
+        #: Where the credentials came from, for messages (never a secret).
+        self.credentials_source: str | None = None
         self.tracker: ProgressTracker | None = None
         self.wakeable = False
         self._wake = asyncio.Event()
@@ -348,8 +350,10 @@ class Worker:
         spec = ServiceActionSpec.from_body(self.body)
         namespace = str(_meta(self.body).get("namespace"))
         provider: CredentialsProvider
+        secret_ref: str | None = None
         if spec.credentials_secret_ref is not None:
             name = spec.credentials_secret_ref.name
+            secret_ref = f"{namespace}/{name}"
             data = await self.services.store.read_secret(namespace, name)
             for key in (ACCESS_KEY_ID, ACCESS_KEY_SECRET):
                 if not data.get(key):
@@ -371,6 +375,7 @@ class Worker:
             ) from None
         self.provider = provider
         self.limiter_key = LimiterKey(credential.access_key_id, spec.region_id)
+        self.credentials_source = describe_credentials(credential.access_key_id, secret_ref)
         return provider, self.limiter_key
 
     # --- calls ----------------------------------------------------------------------------
@@ -392,7 +397,9 @@ class Worker:
             async with asyncio.timeout(self.services.call_timeout):
                 response = await self.services.emr.run_application_action(request, credentials=self.provider)
         except (EmrError, CredentialsError, TimeoutError) as exc:
-            error = call_error(exc, timeout=self.services.call_timeout)
+            error = naming_credentials(
+                call_error(exc, timeout=self.services.call_timeout), self.credentials_source
+            )
             self._count("RunApplicationAction", error)
             observation = machine.Refused(run=run, attempt=attempt, error=error)
         else:
@@ -438,7 +445,9 @@ class Worker:
             async with asyncio.timeout(self.services.call_timeout):
                 response = await self.services.emr.get_operation(request, credentials=self.provider)
         except (EmrError, CredentialsError, TimeoutError) as exc:
-            error = call_error(exc, timeout=self.services.call_timeout)
+            error = naming_credentials(
+                call_error(exc, timeout=self.services.call_timeout), self.credentials_source
+            )
             self._count("GetOperation", error)
             if error.classification is Classification.TERMINAL:
                 self.provider = None  # re-read the Secret next time: it may have been fixed

@@ -120,6 +120,13 @@ OPTIONS = (
         "--emr-endpoint", "EMROPS_EMR_ENDPOINT", "EMR API endpoint override (http only for loopback)", "URL"
     ),
     _Option("--emr-network", "EMROPS_EMR_NETWORK", "public or vpc EMR endpoints (default public)", "NET"),
+    _Option(
+        "--emr-call-timeout",
+        "EMROPS_EMR_CALL_TIMEOUT",
+        "seconds one EMR call may take (30); a run found mid-submission after a restart is "
+        "declared Unknown once this plus a margin has passed",
+        "S",
+    ),
     _Option("--log-format", "EMROPS_LOG_FORMAT", "text or json (default text)", "FMT"),
     _Option("--log-level", "EMROPS_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)", "LEVEL"),
     _Option("--metrics-port", "EMROPS_METRICS_PORT", "port of /metrics (default 8080, 0 = off)", "PORT"),
@@ -240,6 +247,7 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
                     args, env, "emr_network", "public", _choice(("public", "vpc")), expect="public or vpc"
                 ),
             ),
+            call_timeout=_typed(args, env, "emr_call_timeout", 30.0, float, lambda v: v > 0, positive),
         ),
         polling=PollingSettings(initial_seconds=poll_initial, max_seconds=poll_max),
         rate_limit=RateLimitSettings(
