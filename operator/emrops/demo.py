@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default="emrops-demo", help="namespace for the examples (emrops-demo)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for every run (300)")
     parser.add_argument(
-        "--time-scale", type=float, default=0.05, help="emulator time scale: 0.05 runs 20x faster (0.05)"
+        "--time-scale", type=float, default=0.2, help="emulator time scale: 0.2 runs 5x faster (0.2)"
     )
     parser.add_argument("--examples", type=Path, default=None, help="folder of manifests (examples/)")
 
