@@ -25,18 +25,12 @@ from emrops.emr.models import (
     RunActionScope,
     RunApplicationActionRequest,
 )
-from fixtures.emulator import (
-    DEMO_ACCESS_KEY_ID,
-    DEMO_ACCESS_KEY_SECRET,
-    DEMO_CLUSTER_ID,
-    DEMO_REGION,
-    EmulatorHandle,
-)
+from fixtures.emulator import EmulatorHandle
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, CLUSTER_NAME, CORES, REGION
 
 pytestmark = pytest.mark.integration
 
-DEMO = StaticCredentials(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
-CORES = [f"i-bp1emrdemo000core{i}" for i in range(1, 5)]
+DEMO = StaticCredentials(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
 
 
 @pytest.fixture
@@ -47,8 +41,8 @@ async def client(emulator: EmulatorHandle) -> AsyncIterator[EmrClient]:
 
 def _restart(nodes: list[str], **extra: Any) -> RunApplicationActionRequest:
     return RunApplicationActionRequest(
-        region_id=DEMO_REGION,
-        cluster_id=DEMO_CLUSTER_ID,
+        region_id=REGION,
+        cluster_id=CLUSTER_ID,
         action_name=ActionName.RESTART,
         component_instance_selector=ComponentInstanceSelector(
             run_action_scope=RunActionScope.COMPONENT_INSTANCE,
@@ -63,27 +57,27 @@ def _restart(nodes: list[str], **extra: Any) -> RunApplicationActionRequest:
 
 
 async def test_read_apis(client: EmrClient) -> None:
-    clusters = await client.list_clusters(ListClustersRequest(region_id=DEMO_REGION), credentials=DEMO)
-    assert DEMO_CLUSTER_ID in [c.cluster_id for c in clusters.clusters]
+    clusters = await client.list_clusters(ListClustersRequest(region_id=REGION), credentials=DEMO)
+    assert CLUSTER_ID in [c.cluster_id for c in clusters.clusters]
     assert clusters.request_id
     all_clusters = [
-        c async for c in client.iter_clusters(ListClustersRequest(region_id=DEMO_REGION), credentials=DEMO)
+        c async for c in client.iter_clusters(ListClustersRequest(region_id=REGION), credentials=DEMO)
     ]
-    assert DEMO_CLUSTER_ID in [c.cluster_id for c in all_clusters]
+    assert CLUSTER_ID in [c.cluster_id for c in all_clusters]
 
     cluster = await client.get_cluster(
-        GetClusterRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID), credentials=DEMO
+        GetClusterRequest(region_id=REGION, cluster_id=CLUSTER_ID), credentials=DEMO
     )
-    assert (cluster.cluster.cluster_name, cluster.cluster.cluster_type) == ("emrops-demo", "DATALAKE")
+    assert (cluster.cluster.cluster_name, cluster.cluster.cluster_type) == (CLUSTER_NAME, "DATALAKE")
 
     nodes_page = await client.list_nodes(
-        ListNodesRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID, max_results=2), credentials=DEMO
+        ListNodesRequest(region_id=REGION, cluster_id=CLUSTER_ID, max_results=2), credentials=DEMO
     )
     assert len(nodes_page.nodes) == 2 and nodes_page.next_token
     nodes = [
         n
         async for n in client.iter_nodes(
-            ListNodesRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID, max_results=2),
+            ListNodesRequest(region_id=REGION, cluster_id=CLUSTER_ID, max_results=2),
             credentials=DEMO,
         )
     ]
@@ -91,7 +85,7 @@ async def test_read_apis(client: EmrClient) -> None:
     assert {n.node_id for n in nodes if n.node_group_type == "CORE"} == set(CORES)
 
     filtered = await client.list_nodes(
-        ListNodesRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID, node_ids=CORES[:2]),
+        ListNodesRequest(region_id=REGION, cluster_id=CLUSTER_ID, node_ids=CORES[:2]),
         credentials=DEMO,
     )
     assert {n.node_id for n in filtered.nodes} == set(CORES[:2])
@@ -100,8 +94,8 @@ async def test_read_apis(client: EmrClient) -> None:
         i
         async for i in client.iter_component_instances(
             ListComponentInstancesRequest(
-                region_id=DEMO_REGION,
-                cluster_id=DEMO_CLUSTER_ID,
+                region_id=REGION,
+                cluster_id=CLUSTER_ID,
                 application_names=["HDFS"],
                 component_names=["DataNode"],
                 max_results=1,
@@ -112,7 +106,7 @@ async def test_read_apis(client: EmrClient) -> None:
     assert sorted(i.node_id for i in datanodes) == CORES
     assert {i.component_instance_state for i in datanodes} == {"STARTED"}
     page = await client.list_component_instances(
-        ListComponentInstancesRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID), credentials=DEMO
+        ListComponentInstancesRequest(region_id=REGION, cluster_id=CLUSTER_ID), credentials=DEMO
     )
     assert page.component_instances
 
@@ -124,9 +118,7 @@ async def test_run_and_follow_an_operation(client: EmrClient, emulator: Emulator
     )
     assert run.operation_id and run.request_id
     assert run.abn_instances == []
-    request = GetOperationRequest(
-        region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID, operation_id=run.operation_id
-    )
+    request = GetOperationRequest(region_id=REGION, cluster_id=CLUSTER_ID, operation_id=run.operation_id)
     state = OperationState.IN_PROGRESS
     for _ in range(200):
         response = await client.get_operation(request, credentials=DEMO)
@@ -144,12 +136,12 @@ async def test_sts_credentials(emulator_factory: Any) -> None:
     async with EmrClient(endpoint=emulator.url) as client:
         sts = StaticCredentials("stsAK", "stsSecret", security_token="stsToken")
         response = await client.get_cluster(
-            GetClusterRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID), credentials=sts
+            GetClusterRequest(region_id=REGION, cluster_id=CLUSTER_ID), credentials=sts
         )
-        assert response.cluster.cluster_id == DEMO_CLUSTER_ID
+        assert response.cluster.cluster_id == CLUSTER_ID
         with pytest.raises(ApiError) as info:
             await client.get_cluster(
-                GetClusterRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID),
+                GetClusterRequest(region_id=REGION, cluster_id=CLUSTER_ID),
                 credentials=StaticCredentials("stsAK", "stsSecret", security_token="wrongToken"),
             )
         assert info.value.classification is Classification.TERMINAL
@@ -158,8 +150,8 @@ async def test_sts_credentials(emulator_factory: Any) -> None:
 async def test_wrong_secret_is_terminal(client: EmrClient) -> None:
     with pytest.raises(ApiError) as info:
         await client.get_cluster(
-            GetClusterRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID),
-            credentials=StaticCredentials(DEMO_ACCESS_KEY_ID, "not-the-secret"),
+            GetClusterRequest(region_id=REGION, cluster_id=CLUSTER_ID),
+            credentials=StaticCredentials(ACCESS_KEY_ID, "not-the-secret"),
         )
     error = info.value
     assert error.http_status == 400
@@ -170,9 +162,7 @@ async def test_wrong_secret_is_terminal(client: EmrClient) -> None:
 
 async def test_unknown_cluster_is_resource_not_found(client: EmrClient) -> None:
     with pytest.raises(ApiError) as info:
-        await client.get_cluster(
-            GetClusterRequest(region_id=DEMO_REGION, cluster_id="c-nope"), credentials=DEMO
-        )
+        await client.get_cluster(GetClusterRequest(region_id=REGION, cluster_id="c-nope"), credentials=DEMO)
     assert (info.value.code, info.value.http_status) == ("ResourceNotFound", 404)
 
 
@@ -180,13 +170,13 @@ async def test_throttling_carries_retry_after(client: EmrClient, emulator: Emula
     emulator.faults(
         {"action": "GetCluster", "code": "ThrottlingException", "retry_after_ms": 1500, "count": 1}
     )
-    request = GetClusterRequest(region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID)
+    request = GetClusterRequest(region_id=REGION, cluster_id=CLUSTER_ID)
     with pytest.raises(ApiError) as info:
         await client.get_cluster(request, credentials=DEMO)
     assert info.value.code == "ThrottlingException"
     assert info.value.retry_after == pytest.approx(1.5)
     assert info.value.classification is Classification.RETRY
-    assert (await client.get_cluster(request, credentials=DEMO)).cluster.cluster_id == DEMO_CLUSTER_ID
+    assert (await client.get_cluster(request, credentials=DEMO)).cluster.cluster_id == CLUSTER_ID
 
 
 async def test_internal_error_is_ambiguous(client: EmrClient, emulator: EmulatorHandle) -> None:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from emrops.controlplane import ControlPlane
+from fixtures.objects import CLUSTER_ID, CORES, SECRET_NAME, service_action
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "crds" / "emrops.io_serviceactions.yaml"
@@ -24,29 +25,18 @@ SERVICE_ACTION_EXAMPLES = [p for p in EXAMPLES if yaml.safe_load(p.read_text())[
 Manifest = dict[str, Any]
 
 
-def service_action(name: str = "sa", **spec: Any) -> Manifest:
+#: The rolling options every object here carries, so the rolling-only rules are exercised too.
+ROLLING: Manifest = {
+    "rollingExecute": True,
+    "batchSize": 1,
+    "interval": 10,
+    "executeStrategy": "FAILED_BLOCK",
+}
+
+
+def rolling_restart(name: str = "sa", **spec: Any) -> Manifest:
     """A valid ServiceAction (a rolling restart of the DataNodes), with ``spec`` keys replaced."""
-    base: Manifest = {
-        "apiVersion": "emrops.io/v1alpha1",
-        "kind": "ServiceAction",
-        "metadata": {"name": name},
-        "spec": {
-            "regionId": "cn-hangzhou",
-            "clusterId": "c-8a3f2e1d9b7c6a50",
-            "actionName": "restart",
-            "componentInstanceSelector": {
-                "runActionScope": "COMPONENT",
-                "components": [{"applicationName": "HDFS", "componentName": "DataNode"}],
-            },
-            "rollingExecute": True,
-            "batchSize": 1,
-            "interval": 10,
-            "executeStrategy": "FAILED_BLOCK",
-            "credentialsSecretRef": {"name": "emrops-demo-credentials"},
-        },
-    }
-    base["spec"].update(spec)
-    return base
+    return service_action(name, **{**ROLLING, **spec})
 
 
 def apply(cp: ControlPlane, namespace: str, manifest: Manifest, check: bool = False) -> Any:
@@ -269,7 +259,7 @@ def test_invalid_service_action_is_rejected_naming_the_field(
     expected: list[str],
 ) -> None:
     name = request.node.callspec.id.lower()
-    manifest = service_action(name)
+    manifest = rolling_restart(name)
     mutate(manifest)
 
     result = apply(control_plane, invalid_ns, manifest)
@@ -284,8 +274,8 @@ def test_invalid_service_action_is_rejected_naming_the_field(
 @pytest.mark.integration
 def test_the_valid_base_is_accepted(control_plane: ControlPlane, invalid_ns: str) -> None:
     """Guards the table above: every case must fail because of its mutation, not the base."""
-    apply(control_plane, invalid_ns, service_action("valid-base"), check=True)
-    assert get(control_plane, invalid_ns, "valid-base")["spec"] == service_action()["spec"]
+    apply(control_plane, invalid_ns, rolling_restart("valid-base"), check=True)
+    assert get(control_plane, invalid_ns, "valid-base")["spec"] == rolling_restart()["spec"]
 
 
 @pytest.mark.integration
@@ -293,7 +283,7 @@ def test_unknown_field_is_rejected_by_create_with_strict_validation(
     control_plane: ControlPlane, invalid_ns: str
 ) -> None:
     """A typo must not be pruned away silently: ``batchsize`` would otherwise mean "no batches"."""
-    manifest = service_action("typo", batchsize=1)
+    manifest = rolling_restart("typo", batchsize=1)
 
     result = control_plane.kubectl(
         "create", "--validate=strict", "-n", invalid_ns, "-f", "-", input=json.dumps(manifest), check=False
@@ -318,20 +308,20 @@ def test_unknown_field_is_rejected_by_create_with_strict_validation(
 def test_spec_cannot_change_after_creation(
     control_plane: ControlPlane, namespace: str, change: dict[str, Any]
 ) -> None:
-    apply(control_plane, namespace, service_action("immutable"), check=True)
+    apply(control_plane, namespace, rolling_restart("immutable"), check=True)
 
-    result = apply(control_plane, namespace, service_action("immutable", **change))
+    result = apply(control_plane, namespace, rolling_restart("immutable", **change))
 
     assert result.returncode != 0
     assert "spec: Invalid value" in result.stderr
     assert "spec is immutable after creation" in result.stderr
     assert "emrops.io/run-requested-at" in result.stderr
-    assert get(control_plane, namespace, "immutable")["spec"] == service_action()["spec"]
+    assert get(control_plane, namespace, "immutable")["spec"] == rolling_restart()["spec"]
 
 
 @pytest.mark.integration
 def test_rerun_annotation_and_labels_can_change(control_plane: ControlPlane, namespace: str) -> None:
-    apply(control_plane, namespace, service_action("rerun"), check=True)
+    apply(control_plane, namespace, rolling_restart("rerun"), check=True)
 
     control_plane.kubectl(
         "annotate", "svcact/rerun", "-n", namespace, "emrops.io/run-requested-at=2026-01-01T00:00:00Z"
@@ -367,9 +357,7 @@ def test_examples_folder_applies_and_lists_with_printer_columns(
     )
 
     secret = json.loads(
-        control_plane.kubectl(
-            "get", "secret", "emrops-demo-credentials", "-n", namespace, "-o", "json"
-        ).stdout
+        control_plane.kubectl("get", "secret", SECRET_NAME, "-n", namespace, "-o", "json").stdout
     )
     assert set(secret["data"]) == {"accessKeyId", "accessKeySecret"}
 
@@ -377,10 +365,10 @@ def test_examples_folder_applies_and_lists_with_printer_columns(
     assert table[0].split() == ["NAME", "CLUSTER", "ACTION", "SCOPE", "PHASE", "OPERATION", "AGE"]
     rows = {line.split()[0]: line.split() for line in table[1:]}
     assert set(rows) == {yaml.safe_load(p.read_text())["metadata"]["name"] for p in SERVICE_ACTION_EXAMPLES}
-    assert rows["rolling-restart-hdfs-datanodes"][1:4] == ["c-8a3f2e1d9b7c6a50", "restart", "COMPONENT"]
-    assert rows["stop-spark"][1:4] == ["c-8a3f2e1d9b7c6a50", "stop", "APPLICATION"]
-    assert rows["start-task-nodemanagers"][1:4] == ["c-8a3f2e1d9b7c6a50", "start", "COMPONENT_INSTANCE"]
-    assert rows["refresh-yarn-queues"][1:4] == ["c-8a3f2e1d9b7c6a50", "refresh_queues", "COMPONENT"]
+    assert rows["rolling-restart-hdfs-datanodes"][1:4] == [CLUSTER_ID, "restart", "COMPONENT"]
+    assert rows["stop-spark"][1:4] == [CLUSTER_ID, "stop", "APPLICATION"]
+    assert rows["start-task-nodemanagers"][1:4] == [CLUSTER_ID, "start", "COMPONENT_INSTANCE"]
+    assert rows["refresh-yarn-queues"][1:4] == [CLUSTER_ID, "refresh_queues", "COMPONENT"]
 
     wide = control_plane.kubectl("get", "svcact", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-2:] == ["READY", "MESSAGE"]
@@ -394,7 +382,7 @@ FULL_STATUS: Manifest = {
     "message": "operation op-1a2b failed: NodeFailure",
     "operationId": "op-1a2b",
     "requestId": "9E3A7161-EB7B-172B-8D18-FFB06BA30001",
-    "abnInstances": [{"nodeId": "i-bp1emrdemo000core1", "nodeName": "core1-1"}],
+    "abnInstances": [{"nodeId": CORES[0], "nodeName": "core1-1"}],
     "operation": {
         "state": "FAILED",
         "startTime": "2026-01-01T00:00:00Z",
@@ -453,7 +441,7 @@ FULL_STATUS: Manifest = {
 def test_every_status_field_survives_a_status_subresource_write(
     control_plane: ControlPlane, namespace: str
 ) -> None:
-    apply(control_plane, namespace, service_action("status"), check=True)
+    apply(control_plane, namespace, rolling_restart("status"), check=True)
 
     control_plane.kubectl(
         "patch", "svcact/status", "-n", namespace, "--subresource=status", "--type=merge",
@@ -475,7 +463,7 @@ def test_every_status_field_survives_a_status_subresource_write(
 
 @pytest.mark.integration
 def test_status_is_only_written_through_the_subresource(control_plane: ControlPlane, namespace: str) -> None:
-    manifest = service_action("main-resource")
+    manifest = rolling_restart("main-resource")
     manifest["status"] = {"phase": "Succeeded"}
 
     apply(control_plane, namespace, manifest, check=True)
@@ -497,7 +485,7 @@ def test_status_is_only_written_through_the_subresource(control_plane: ControlPl
 def test_invalid_status_is_rejected(
     control_plane: ControlPlane, namespace: str, status: Manifest, field: str
 ) -> None:
-    apply(control_plane, namespace, service_action("bad-status"), check=True)
+    apply(control_plane, namespace, rolling_restart("bad-status"), check=True)
 
     result = control_plane.kubectl(
         "patch", "svcact/bad-status", "-n", namespace, "--subresource=status", "--type=merge",

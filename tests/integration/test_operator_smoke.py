@@ -7,10 +7,7 @@ RunApplicationAction is made, and ``kubectl wait --for=condition=Ready`` returns
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +16,8 @@ from typing import Any
 import pytest
 
 from emrops.controlplane import ControlPlane
+from fixtures.objects import service_action
+from fixtures.operator import operator_command, operator_env, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -29,27 +28,15 @@ REPO = Path(__file__).resolve().parents[2]
 def operator(control_plane: ControlPlane, emulator: Any, namespace: str, tmp_path: Path) -> Iterator[Path]:
     """``emrops run`` against the control plane and the emulator, watching ``namespace``."""
     log = tmp_path / "operator.log"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(control_plane.kubeconfig),
-        "EMROPS_METRICS_PORT": "0",
-        "EMROPS_HEALTH_PORT": "0",
-    }
-    command = [
-        sys.executable, "-m", "emrops", "run", "-n", namespace, "--emr-endpoint", emulator.url,
-        "--poll-initial-seconds", "0.2", "--poll-max-seconds", "1", "--log-level", "DEBUG",
-    ]  # fmt: skip
+    command = operator_command(emulator.url, [namespace], "--log-level", "DEBUG")
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=operator_env(control_plane.kubeconfig), stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         yield log
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _apply(cp: ControlPlane, namespace: str, manifest: dict[str, Any]) -> None:
@@ -69,24 +56,7 @@ def test_a_service_action_runs_once_and_becomes_ready(
     _apply(
         control_plane,
         namespace,
-        {
-            "apiVersion": "emrops.io/v1alpha1",
-            "kind": "ServiceAction",
-            "metadata": {"name": "restart-datanodes"},
-            "spec": {
-                "regionId": "cn-hangzhou",
-                "clusterId": "c-8a3f2e1d9b7c6a50",
-                "actionName": "restart",
-                "componentInstanceSelector": {
-                    "runActionScope": "COMPONENT",
-                    "components": [{"applicationName": "HDFS", "componentName": "DataNode"}],
-                },
-                "rollingExecute": True,
-                "batchSize": 2,
-                "interval": 1,
-                "credentialsSecretRef": {"name": "emrops-demo-credentials"},
-            },
-        },
+        service_action("restart-datanodes", rollingExecute=True, batchSize=2, interval=1),
     )
     waited = control_plane.kubectl(
         "wait", "-n", namespace, "--for=condition=Ready", "serviceaction/restart-datanodes", "--timeout=90s",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import sys
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 from ctl_harness import Emulator, Kube, Operator, OperatorFactory
+
+from fixtures.operator import operator_command, operator_env
 
 _STARTED_OPERATORS: list[Operator] = []
 
@@ -82,39 +83,8 @@ def operator_factory(
         *extra: str, start: bool = True, env: dict[str, str] | None = None, emulator: Emulator | None = None
     ) -> Operator:
         label = f"op{len(started) + 1}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "emrops",
-            "run",
-            "--emr-endpoint",
-            (emulator or module_emulator).url,
-            "-n",
-            kube.namespace,
-            "--metrics-port",
-            "0",
-            "--health-port",
-            "0",
-            "--poll-initial-seconds",
-            "0.2",
-            "--poll-max-seconds",
-            "1",
-            *extra,
-        ]
-        full_env = {
-            **os.environ,
-            "KUBECONFIG": str(control_plane.kubeconfig),
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        # Never let the runner's own cloud credentials reach the operator under test.
-        for var in (
-            "ALIBABA_CLOUD_ACCESS_KEY_ID",
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            "ALIBABA_CLOUD_SECURITY_TOKEN",
-        ):
-            if not env or var not in env:
-                full_env.pop(var, None)
+        cmd = operator_command((emulator or module_emulator).url, [kube.namespace], *extra)
+        full_env = operator_env(control_plane.kubeconfig, env)
         op = Operator(label, cmd, full_env, workdir / f"operator-{label}.log")
         started.append(op)
         _STARTED_OPERATORS.append(op)

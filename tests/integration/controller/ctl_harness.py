@@ -25,29 +25,10 @@ from typing import Any
 
 import httpx
 
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, SECRET_NAME, service_action
+
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
-
-# The emulator's default demo cluster (COMMON.md's agreed names).
-REGION = "cn-hangzhou"
-CLUSTER = "c-8a3f2e1d9b7c6a50"
-ACCESS_KEY_ID = "emrops-demo"
-ACCESS_KEY_SECRET = "emrops-demo-secret"
-SECRET_NAME = "emrops-demo-credentials"
-MASTER = "i-bp1emrdemo00master1"
-CORES = [f"i-bp1emrdemo000core{i}" for i in range(1, 5)]
-TASKS = [f"i-bp1emrdemo000task{i}" for i in range(1, 3)]
-# Every (application, component) -> nodes of the default cluster.
-INSTANCES: dict[tuple[str, str], list[str]] = {
-    ("HDFS", "NameNode"): [MASTER],
-    ("HDFS", "DataNode"): CORES,
-    ("YARN", "ResourceManager"): [MASTER],
-    ("YARN", "NodeManager"): CORES + TASKS,
-    ("HIVE", "HiveMetastore"): [MASTER],
-    ("HIVE", "HiveServer2"): [MASTER],
-    ("SPARK", "SparkHistoryServer"): [MASTER],
-    ("ZOOKEEPER", "ZooKeeper"): [MASTER, CORES[0], CORES[1]],
-}
 
 TIME_SCALE = 0.01
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
@@ -180,7 +161,7 @@ class Emulator:
                 found.setdefault(node["NodeId"], node["NodeName"])
         return [{"nodeId": k, "nodeName": v} for k, v in found.items()]
 
-    def set_abnormal(self, node: str, abnormal: bool = True, cluster_id: str = CLUSTER) -> None:
+    def set_abnormal(self, node: str, abnormal: bool = True, cluster_id: str = CLUSTER_ID) -> None:
         self.http.post(
             "/_emulator/nodes", json={"cluster_id": cluster_id, "node": node, "abnormal": abnormal}
         ).raise_for_status()
@@ -384,42 +365,10 @@ def summarize(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def service_action(name: str, action: str, selector: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    """A ServiceAction on the default cluster, tagged so its calls can be found in the log."""
-    body: dict[str, Any] = {
-        "regionId": REGION,
-        "clusterId": CLUSTER,
-        "actionName": action,
-        "componentInstanceSelector": selector,
-        "credentialsSecretRef": {"name": SECRET_NAME},
-        **spec,
-    }
-    body["description"] = f"{spec.get('description', 'emrops test')} {marker(name)}"
-    return {
-        "apiVersion": "emrops.io/v1alpha1",
-        "kind": "ServiceAction",
-        "metadata": {"name": name},
-        "spec": body,
-    }
-
-
-def app_scope(app: str) -> dict[str, Any]:
-    return {"runActionScope": "APPLICATION", "applicationName": app}
-
-
-def component_scope(app: str, *components: str) -> dict[str, Any]:
-    return {
-        "runActionScope": "COMPONENT",
-        "applicationName": app,
-        "components": [{"applicationName": app, "componentName": c} for c in components],
-    }
-
-
-def instance_scope(app: str, component: str, *nodes: str) -> dict[str, Any]:
-    return {
-        "runActionScope": "COMPONENT_INSTANCE",
-        "applicationName": app,
-        "componentInstances": [
-            {"applicationName": app, "componentName": component, "nodeId": n} for n in nodes
-        ],
-    }
+def tagged_action(name: str, action: str, selector: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """``service_action`` with ``action`` on ``selector``, its description tagged with ``marker(name)``
+    so its calls can be found in the emulator's log."""
+    description = f"{spec.pop('description', 'emrops test')} {marker(name)}"
+    return service_action(
+        name, actionName=action, componentInstanceSelector=selector, **spec, description=description
+    )

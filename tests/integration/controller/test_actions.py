@@ -14,23 +14,18 @@ from typing import Any
 import pytest
 import yaml
 from ctl_harness import (
-    CORES,
     EXAMPLES,
-    MASTER,
-    SECRET_NAME,
-    TASKS,
     Emulator,
     Kube,
     OperatorFactory,
-    app_scope,
     call_param,
-    component_scope,
     condition,
-    instance_scope,
     marker,
-    service_action,
     summarize,
+    tagged_action,
 )
+
+from fixtures.objects import CORES, MASTER, SECRET_NAME, TASKS, app_scope, component_scope, instance_scope
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +111,7 @@ def finished(
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "emrops-demo-secret",
         }
     )
-    objs = [service_action(matrix_name(a, s), a, MATRIX[a][SCOPES.index(s)]) for a, s in COMBINATIONS]
+    objs = [tagged_action(matrix_name(a, s), a, MATRIX[a][SCOPES.index(s)]) for a, s in COMBINATIONS]
     objs += [example_object(d) for d in EXAMPLE_DOCS]
     kube.create(*objs)
     return kube.wait_phase([o["metadata"]["name"] for o in objs], timeout=240)
@@ -176,7 +171,7 @@ def test_abnormal_instances_are_reported(
     for node in (CORES[3], CORES[1]):
         module_emulator.set_abnormal(node)
     try:
-        kube.create(service_action(name, "restart", component_scope("HDFS", "DataNode")))
+        kube.create(tagged_action(name, "restart", component_scope("HDFS", "DataNode")))
         obj = kube.wait_phase([name], timeout=120)[name]
         st = obj["status"]
         expected = module_emulator.abn_instances(st["operationId"])

@@ -11,17 +11,17 @@ import time
 
 import pytest
 from ctl_harness import (
-    CORES,
     RUN_ACTION,
     Emulator,
     Kube,
     OperatorFactory,
     call_outcome,
     condition,
-    instance_scope,
-    service_action,
     summarize,
+    tagged_action,
 )
+
+from fixtures.objects import CORES, instance_scope
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def test_dropped_answer_ends_unknown_then_rerun_calls_once(
     module_emulator.faults([{"action": RUN_ACTION, "drop_after_apply": True, "count": 1}])
     kube.create_secret()
     operator_factory()
-    kube.create(service_action(NAME, "restart", instance_scope("HDFS", "DataNode", CORES[2])))
+    kube.create(tagged_action(NAME, "restart", instance_scope("HDFS", "DataNode", CORES[2])))
 
     obj = kube.wait_phase([NAME], ["Unknown"], timeout=90)[NAME]
     st = obj["status"]

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from ctl_harness import (
-    INSTANCES,
     RUN_ACTION,
     TERMINAL_PHASES,
     Emulator,
@@ -21,11 +20,12 @@ from ctl_harness import (
     Operator,
     OperatorFactory,
     condition,
-    instance_scope,
     phase,
-    service_action,
     summarize,
+    tagged_action,
 )
+
+from fixtures.objects import INSTANCES, instance_scope
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ MAX_KILLS = 12
 # and must queue behind each other, most can run at once.
 TARGETS = [(app, comp, node) for (app, comp), nodes in INSTANCES.items() for node in nodes]
 OBJECTS = [
-    service_action(f"k-{i:02d}", "restart", instance_scope(*TARGETS[i % len(TARGETS)])) for i in range(COUNT)
+    tagged_action(f"k-{i:02d}", "restart", instance_scope(*TARGETS[i % len(TARGETS)])) for i in range(COUNT)
 ]
 NAMES = [o["metadata"]["name"] for o in OBJECTS]
 

@@ -6,18 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from ctl_harness import (
-    ACCESS_KEY_ID,
-    ACCESS_KEY_SECRET,
-    CORES,
-    Emulator,
-    Kube,
-    OperatorFactory,
-    condition,
-    instance_scope,
-    service_action,
-    summarize,
-)
+from ctl_harness import Emulator, Kube, OperatorFactory, condition, summarize, tagged_action
+
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CORES, instance_scope
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +26,12 @@ def test_missing_secret_then_created(
     kube: Kube, module_emulator: Emulator, operator_factory: OperatorFactory
 ) -> None:
     name = "cred-missing-secret"
-    obj = service_action(name, "restart", instance_scope("HDFS", "DataNode", CORES[0]))
-    obj["spec"]["credentialsSecretRef"] = {"name": "late-credentials"}
+    obj = tagged_action(
+        name,
+        "restart",
+        instance_scope("HDFS", "DataNode", CORES[0]),
+        credentialsSecretRef={"name": "late-credentials"},
+    )
     operator_factory()
     kube.create(obj)
 
@@ -62,8 +57,12 @@ def test_missing_key_then_fixed(
     kube.kubectl(
         "create", "secret", "generic", "half-credentials", f"--from-literal=accessKeyId={ACCESS_KEY_ID}"
     )
-    obj = service_action(name, "restart", instance_scope("HDFS", "DataNode", CORES[1]))
-    obj["spec"]["credentialsSecretRef"] = {"name": "half-credentials"}
+    obj = tagged_action(
+        name,
+        "restart",
+        instance_scope("HDFS", "DataNode", CORES[1]),
+        credentialsSecretRef={"name": "half-credentials"},
+    )
     kube.create(obj)
 
     objs = kube.wait_until(

@@ -12,61 +12,57 @@ from typing import Any
 
 import pytest
 from ctl_harness import (
-    CLUSTER,
-    CORES,
     Emulator,
     Kube,
     OperatorFactory,
-    app_scope,
     call_action,
     call_param,
-    component_scope,
     condition,
-    instance_scope,
-    service_action,
     summarize,
+    tagged_action,
 )
+
+from fixtures.objects import ACCESS_KEY_SECRET, CLUSTER_ID, CORES, app_scope, component_scope, instance_scope
 
 pytestmark = pytest.mark.integration
 
 CREDENTIAL_CODES = {"IncompleteSignature", "SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound"}
 
 
-def with_secret(obj: dict[str, Any], secret: str) -> dict[str, Any]:
-    obj["spec"]["credentialsSecretRef"] = {"name": secret}
-    return obj
-
-
 # name -> (object, the EMR codes that are right for it, a word its message must contain)
 CASES: dict[str, tuple[dict[str, Any], set[str], str]] = {
     "e-wrong-secret": (
-        with_secret(service_action("e-wrong-secret", "restart", app_scope("HDFS")), "wrong-secret"),
+        tagged_action(
+            "e-wrong-secret", "restart", app_scope("HDFS"), credentialsSecretRef={"name": "wrong-secret"}
+        ),
         {"IncompleteSignature", "SignatureDoesNotMatch"},
         "accessKeySecret",
     ),
     "e-unknown-key": (
-        with_secret(service_action("e-unknown-key", "restart", app_scope("HDFS")), "unknown-key"),
+        tagged_action(
+            "e-unknown-key", "restart", app_scope("HDFS"), credentialsSecretRef={"name": "unknown-key"}
+        ),
         {"InvalidAccessKeyId.NotFound"},
         "accessKeyId",
     ),
     "e-unknown-cluster": (
-        service_action("e-unknown-cluster", "restart", app_scope("HDFS")),
+        tagged_action("e-unknown-cluster", "restart", app_scope("HDFS"), clusterId="c-0000000000dead"),
         {"ResourceNotFound"},
         "c-0000000000dead",
     ),
     "e-unknown-component": (
-        service_action("e-unknown-component", "restart", component_scope("HDFS", "JournalNodeX")),
+        tagged_action("e-unknown-component", "restart", component_scope("HDFS", "JournalNodeX")),
         {"ResourceNotFound"},
         "JournalNodeX",
     ),
     "e-unknown-node": (
-        service_action("e-unknown-node", "stop", instance_scope("HDFS", "DataNode", "i-bp1nosuchnode00")),
+        tagged_action("e-unknown-node", "stop", instance_scope("HDFS", "DataNode", "i-bp1nosuchnode00")),
         {"ResourceNotFound"},
         "i-bp1nosuchnode00",
     ),
     # APPLICATION scope with a component list: the CRD allows it, EMR refuses the combination.
     "e-conflicting-params": (
-        service_action(
+        tagged_action(
             "e-conflicting-params",
             "restart",
             {**app_scope("HDFS"), "components": [{"applicationName": "HDFS", "componentName": "DataNode"}]},
@@ -75,7 +71,6 @@ CASES: dict[str, tuple[dict[str, Any], set[str], str]] = {
         "Components",
     ),
 }
-CASES["e-unknown-cluster"][0]["spec"]["clusterId"] = "c-0000000000dead"
 NAMES = list(CASES)
 
 
@@ -111,7 +106,7 @@ def test_fails_with_emr_code_and_message(name: str, failed: dict[str, dict[str, 
     assert error["code"] in message or stalled.get("reason"), stalled
     assert word in message or word in (error.get("message") or ""), stalled
     # No secret ever appears in status.
-    assert "not-the-secret" not in str(st) and "emrops-demo-secret" not in str(st)
+    assert "not-the-secret" not in str(st) and ACCESS_KEY_SECRET not in str(st)
 
 
 def test_nothing_retries_forever(failed: dict[str, dict[str, Any]], module_emulator: Emulator) -> None:
@@ -133,8 +128,8 @@ def test_the_good_secret_still_works(
     kube: Kube, failed: dict[str, dict[str, Any]], module_emulator: Emulator
 ) -> None:
     """Control: the same operator succeeds with the right keys on the right cluster."""
-    kube.create(service_action("e-control", "restart", instance_scope("HDFS", "DataNode", CORES[3])))
+    kube.create(tagged_action("e-control", "restart", instance_scope("HDFS", "DataNode", CORES[3])))
     obj = kube.wait_phase(["e-control"], timeout=90)["e-control"]
     assert obj["status"]["phase"] == "Succeeded", summarize(obj)
     assert len(module_emulator.ok_runs("e-control")) == 1
-    assert all(call_param(c, "ClusterId") == CLUSTER for c in module_emulator.ok_runs())
+    assert all(call_param(c, "ClusterId") == CLUSTER_ID for c in module_emulator.ok_runs())

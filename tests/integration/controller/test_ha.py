@@ -7,21 +7,15 @@ resourceVersion-conditioned write of the intent wins may call EMR (DESIGN.md, ex
 from __future__ import annotations
 
 import pytest
-from ctl_harness import (
-    INSTANCES,
-    Emulator,
-    Kube,
-    OperatorFactory,
-    instance_scope,
-    service_action,
-    summarize,
-)
+from ctl_harness import Emulator, Kube, OperatorFactory, summarize, tagged_action
+
+from fixtures.objects import INSTANCES, instance_scope
 
 pytestmark = pytest.mark.integration
 
 # One object per component instance of the default cluster: 18 distinct targets.
 TARGETS = [(app, comp, node) for (app, comp), nodes in INSTANCES.items() for node in nodes]
-OBJECTS = [service_action(f"ha-{i:02d}", "restart", instance_scope(*t)) for i, t in enumerate(TARGETS)]
+OBJECTS = [tagged_action(f"ha-{i:02d}", "restart", instance_scope(*t)) for i, t in enumerate(TARGETS)]
 NAMES = [o["metadata"]["name"] for o in OBJECTS]
 
 

@@ -14,18 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
-from ctl_harness import (
-    CORES,
-    Emulator,
-    Kube,
-    OperatorFactory,
-    condition,
-    instance_scope,
-    service_action,
-    summarize,
-)
+from ctl_harness import Emulator, Kube, OperatorFactory, condition, summarize, tagged_action
 
 from emrops.emulator.scenario import DEMO_CLUSTER
+from fixtures.objects import CORES, instance_scope
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +36,8 @@ def test_human_processing_is_stalled_and_deadline_fails_it(
 ) -> None:
     kube.create_secret()
     operator_factory()
-    waiting = service_action("hp-waiting", "restart", instance_scope("HDFS", "DataNode", CORES[0]))
-    bounded = service_action(
+    waiting = tagged_action("hp-waiting", "restart", instance_scope("HDFS", "DataNode", CORES[0]))
+    bounded = tagged_action(
         "hp-bounded", "restart", instance_scope("HDFS", "DataNode", CORES[1]), activeDeadlineSeconds=8
     )
     kube.create(waiting, bounded)

@@ -14,15 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from ctl_harness import (
-    Emulator,
-    Kube,
-    OperatorFactory,
-    call_outcome,
-    component_scope,
-    service_action,
-    summarize,
-)
+from ctl_harness import Emulator, Kube, OperatorFactory, call_outcome, summarize, tagged_action
+
+from fixtures.objects import component_scope
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +26,7 @@ NAMES = ["q-3-first", "q-2-second", "q-1-third"]
 
 def rolling_restart(name: str) -> dict[str, Any]:
     # Four DataNodes, one per batch, 100 s apart: about 1 s apart at --time-scale 0.01.
-    return service_action(
+    return tagged_action(
         name,
         "restart",
         component_scope("HDFS", "DataNode"),

@@ -11,21 +11,17 @@ from typing import Any
 
 import pytest
 from ctl_harness import (
-    CORES,
-    MASTER,
     RUN_ACTION,
-    TASKS,
     Emulator,
     Kube,
     OperatorFactory,
-    app_scope,
     call_outcome,
-    component_scope,
     condition,
-    instance_scope,
-    service_action,
     summarize,
+    tagged_action,
 )
+
+from fixtures.objects import CORES, MASTER, TASKS, app_scope, component_scope, instance_scope
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +29,12 @@ RETRYABLE = {"ThrottlingException", "ConcurrentModification"}
 
 # One object per action, on targets that do not overlap, so the queue does not serialize them.
 OBJECTS = [
-    service_action("r-restart", "restart", instance_scope("HDFS", "DataNode", CORES[0])),
-    service_action("r-stop", "stop", instance_scope("YARN", "NodeManager", TASKS[0])),
-    service_action("r-start", "start", instance_scope("YARN", "NodeManager", TASKS[1])),
-    service_action("r-config", "config", component_scope("HIVE", "HiveMetastore")),
-    service_action("r-refresh-queues", "refresh_queues", instance_scope("YARN", "ResourceManager", MASTER)),
-    service_action("r-refresh-labels", "refresh_labels", app_scope("SPARK")),
+    tagged_action("r-restart", "restart", instance_scope("HDFS", "DataNode", CORES[0])),
+    tagged_action("r-stop", "stop", instance_scope("YARN", "NodeManager", TASKS[0])),
+    tagged_action("r-start", "start", instance_scope("YARN", "NodeManager", TASKS[1])),
+    tagged_action("r-config", "config", component_scope("HIVE", "HiveMetastore")),
+    tagged_action("r-refresh-queues", "refresh_queues", instance_scope("YARN", "ResourceManager", MASTER)),
+    tagged_action("r-refresh-labels", "refresh_labels", app_scope("SPARK")),
 ]
 NAMES = [o["metadata"]["name"] for o in OBJECTS]
 

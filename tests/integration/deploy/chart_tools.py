@@ -1,40 +1,20 @@
-"""Helpers for the chart's integration tests: find helm, render the chart, read rendered objects."""
+"""Helpers for the chart's integration tests: render the chart, read rendered objects.
+
+Finding helm (``require_helm``) is ``fixtures.controlplane``'s, shared with the unit tests.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "deploy" / "helm" / "emrops"
-HELM_VERSION = "v3.22.0"
-
-
-def find_helm() -> str | None:
-    """``$HELM``, else the helm hack/control-plane.sh builds, else helm on PATH."""
-    if os.environ.get("HELM"):
-        return os.environ["HELM"]
-    cache = Path(os.environ.get("EMROPS_CACHE_DIR") or Path.home() / ".cache" / "emrops")
-    built = cache / f"helm-{HELM_VERSION}" / "bin" / "helm"
-    if built.is_file() and os.access(built, os.X_OK):
-        return str(built)
-    return shutil.which("helm")
-
-
-def require_helm() -> str:
-    helm = find_helm()
-    if helm is None:
-        if os.environ.get("EMROPS_REQUIRE_CONTROL_PLANE") == "1":
-            pytest.fail("helm not found but EMROPS_REQUIRE_CONTROL_PLANE=1: run `make control-plane`")
-        pytest.skip("helm not found: run `make control-plane` (builds helm) or set HELM")
-    return helm
 
 
 class Helm:

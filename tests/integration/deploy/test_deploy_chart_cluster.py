@@ -9,12 +9,9 @@ the operator runs here as a local process with the ServiceAccount's identity ins
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,18 +20,16 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_tools import Helm, documents, require_helm
+from chart_tools import Helm, documents
 
 from emrops.controlplane import ControlPlane
+from fixtures.controlplane import require_helm
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECRET_NAME, service_action
+from fixtures.operator import operator_command, operator_env, stop_process
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-TOKEN_VARS = (
-    "ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    "ALIBABA_CLOUD_SECURITY_TOKEN",
-)
 
 
 @dataclass(frozen=True)
@@ -273,52 +268,21 @@ def _write_token_kubeconfig(cp: ControlPlane, install: Install, path: Path) -> P
     return path
 
 
-def _operator_available() -> None:
-    if importlib.util.find_spec("emrops.controller.cli") is None:
-        message = "the operator (emrops.controller.cli) is not there yet"
-        if os.environ.get("EMROPS_REQUIRE_CONTROL_PLANE") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture
 def operator_as_service_account(
     control_plane: ControlPlane, namespaced: Install, emulator: Any, tmp_path: Path
 ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    _operator_available()
     kubeconfig = _write_token_kubeconfig(control_plane, namespaced, tmp_path / "sa.kubeconfig")
-    env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARS}
-    env |= {"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "emrops",
-        "run",
-        "--emr-endpoint",
-        emulator.url,
-        "--metrics-port",
-        "0",
-        "--health-port",
-        "0",
-        "--poll-initial-seconds",
-        "0.2",
-        "--poll-max-seconds",
-        "1",
-    ]
-    for ns in namespaced.watched:
-        command += ["-n", ns]
+    command = operator_command(emulator.url, namespaced.watched)
     log = tmp_path / "operator.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        process = subprocess.Popen(
+            command, env=operator_env(kubeconfig), stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+        )
     try:
         yield process, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def test_operator_runs_a_service_action_with_only_the_charts_rbac(
@@ -330,35 +294,13 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
     process, log = operator_as_service_account
     team = namespaced.watched[0]
     control_plane.kubectl(
-        "create",
-        "secret",
-        "generic",
-        "emrops-demo-credentials",
-        "-n",
-        team,
-        "--from-literal=accessKeyId=emrops-demo",
-        "--from-literal=accessKeySecret=emrops-demo-secret",
+        "create", "secret", "generic", SECRET_NAME, "-n", team,
+        f"--from-literal=accessKeyId={ACCESS_KEY_ID}", f"--from-literal=accessKeySecret={ACCESS_KEY_SECRET}",
+    )  # fmt: skip
+    action = service_action(
+        "restart-datanodes", rollingExecute=True, batchSize=2, interval=1, description="chart RBAC end-to-end"
     )
-    action = {
-        "apiVersion": "emrops.io/v1alpha1",
-        "kind": "ServiceAction",
-        "metadata": {"name": "restart-datanodes", "namespace": team},
-        "spec": {
-            "regionId": "cn-hangzhou",
-            "clusterId": "c-8a3f2e1d9b7c6a50",
-            "actionName": "restart",
-            "componentInstanceSelector": {
-                "runActionScope": "COMPONENT",
-                "components": [{"applicationName": "HDFS", "componentName": "DataNode"}],
-            },
-            "rollingExecute": True,
-            "batchSize": 2,
-            "interval": 1,
-            "description": "chart RBAC end-to-end",
-            "credentialsSecretRef": {"name": "emrops-demo-credentials"},
-        },
-    }
-    control_plane.kubectl("apply", "-f", "-", input=json.dumps(action))
+    control_plane.kubectl("apply", "-n", team, "-f", "-", input=json.dumps(action))
 
     waited = control_plane.kubectl(
         "wait",

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_tools import CHART, Helm, container, documents, env_of, of_kind, one, require_helm
+from chart_tools import CHART, Helm, container, documents, env_of, of_kind, one
+
+from fixtures.controlplane import require_helm
 
 pytestmark = pytest.mark.integration
 

@@ -12,13 +12,8 @@ from alibabacloud_emr20210320 import models as m
 from alibabacloud_emr20210320.client import Client
 from alibabacloud_tea_openapi.models import Config
 
-from fixtures.emulator import (
-    DEMO_ACCESS_KEY_ID,
-    DEMO_ACCESS_KEY_SECRET,
-    DEMO_CLUSTER_ID,
-    DEMO_REGION,
-    EmulatorHandle,
-)
+from fixtures.emulator import EmulatorHandle
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION
 
 pytestmark = pytest.mark.integration
 
@@ -32,11 +27,11 @@ NODE_MANAGERS = m.ComponentInstanceSelector(
 def sdk(emulator: EmulatorHandle) -> Client:
     return Client(
         Config(
-            access_key_id=DEMO_ACCESS_KEY_ID,
-            access_key_secret=DEMO_ACCESS_KEY_SECRET,
+            access_key_id=ACCESS_KEY_ID,
+            access_key_secret=ACCESS_KEY_SECRET,
             endpoint=emulator.endpoint,
             protocol="http",
-            region_id=DEMO_REGION,
+            region_id=REGION,
         )
     )
 
@@ -44,8 +39,8 @@ def sdk(emulator: EmulatorHandle) -> Client:
 def restart_node_managers(client: Client, **options: Any) -> str:
     response = client.run_application_action(
         m.RunApplicationActionRequest(
-            region_id=DEMO_REGION,
-            cluster_id=DEMO_CLUSTER_ID,
+            region_id=REGION,
+            cluster_id=CLUSTER_ID,
             action_name="restart",
             component_instance_selector=NODE_MANAGERS,
             rolling_execute=True,
@@ -61,9 +56,7 @@ def wait_finished(client: Client, operation_id: str, timeout: float = 30.0) -> A
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         op = client.get_operation(
-            m.GetOperationRequest(
-                region_id=DEMO_REGION, cluster_id=DEMO_CLUSTER_ID, operation_id=operation_id
-            )
+            m.GetOperationRequest(region_id=REGION, cluster_id=CLUSTER_ID, operation_id=operation_id)
         ).body.operation
         if op.operation_state != "IN_PROGRESS":
             return op
@@ -76,7 +69,7 @@ def operation_state(emulator: EmulatorHandle, operation_id: str) -> dict[str, An
 
 
 def instance_states(emulator: EmulatorHandle) -> dict[str, str]:
-    cluster = next(c for c in emulator.state()["clusters"] if c["ClusterId"] == DEMO_CLUSTER_ID)
+    cluster = next(c for c in emulator.state()["clusters"] if c["ClusterId"] == CLUSTER_ID)
     return {
         f"{i['ComponentName']}@{i['NodeName']}": i["ComponentInstanceState"]
         for i in cluster["ComponentInstances"]
@@ -117,7 +110,7 @@ def test_rolling_restart_runs_three_batches_in_order_at_the_interval(emulator: E
 @pytest.mark.parametrize("emulator", [{"time_scale": 0.01}], indirect=True)
 def test_failed_block_and_failed_continue_differ_on_an_abnormal_node(emulator: EmulatorHandle) -> None:
     client = sdk(emulator)
-    emulator.set_node(DEMO_CLUSTER_ID, "core1-3", abnormal=True)
+    emulator.set_node(CLUSTER_ID, "core1-3", abnormal=True)
     blocked = restart_node_managers(client, execute_strategy="FAILED_BLOCK")
     op = wait_finished(client, blocked)
     assert op.operation_state == "FAILED" and op.state_change_reason.code == "NodeFailure"
@@ -132,7 +125,7 @@ def test_failed_block_and_failed_continue_differ_on_an_abnormal_node(emulator: E
 
     emulator.reset()
     assert emulator.calls() == [] and emulator.state()["operations"] == []
-    emulator.set_node(DEMO_CLUSTER_ID, "core1-3", abnormal=True)
+    emulator.set_node(CLUSTER_ID, "core1-3", abnormal=True)
     continued = restart_node_managers(client, execute_strategy="FAILED_CONTINUE")
     op = wait_finished(client, continued)
     assert op.operation_state == "FAILED" and "core1-3" in op.state_change_reason.message
@@ -151,9 +144,9 @@ def test_faults_through_the_handle(emulator: EmulatorHandle) -> None:
     assert call["dropped"] and call["operation_id"] == op["OperationId"]
     emulator.faults([{"action": "ListClusters", "code": "ServiceUnavailable", "count": 1}])
     with pytest.raises(Exception) as caught:
-        client.list_clusters(m.ListClustersRequest(region_id=DEMO_REGION))
+        client.list_clusters(m.ListClustersRequest(region_id=REGION))
     assert getattr(caught.value, "code", None) == "ServiceUnavailable"
-    assert client.list_clusters(m.ListClustersRequest(region_id=DEMO_REGION)).status_code == 200
+    assert client.list_clusters(m.ListClustersRequest(region_id=REGION)).status_code == 200
 
 
 def test_scenario_and_extra_keys_from_the_command_line(emulator_factory: Any) -> None:
@@ -167,8 +160,8 @@ def test_scenario_and_extra_keys_from_the_command_line(emulator_factory: Any) ->
             access_key_secret="cli-secret",
             endpoint=emulator.endpoint,
             protocol="http",
-            region_id=DEMO_REGION,
+            region_id=REGION,
         )
     )
-    clusters = client.list_clusters(m.ListClustersRequest(region_id=DEMO_REGION)).body.clusters
+    clusters = client.list_clusters(m.ListClustersRequest(region_id=REGION)).body.clusters
     assert [c.cluster_id for c in clusters] == ["c-cli0001", "c-cli0002", "c-cli0003"]

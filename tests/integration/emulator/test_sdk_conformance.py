@@ -23,11 +23,10 @@ from darabonba.runtime import RuntimeOptions
 from emrops.acs.codes import TABLE
 from emrops.emulator import EmulatorServer, EmulatorSettings
 from emrops.emulator.scenario import parse_scenario
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, CLUSTER_NAME, REGION
 
 pytestmark = pytest.mark.integration
 
-REGION = "cn-hangzhou"
-CLUSTER = "c-8a3f2e1d9b7c6a50"
 SCENARIO: dict[str, Any] = {
     "engine": {"step_seconds": 5.0},
     "access_keys": [
@@ -37,15 +36,15 @@ SCENARIO: dict[str, Any] = {
     ],
 }
 MODES = {
-    "access-key": {"access_key_id": "emrops-demo", "access_key_secret": "emrops-demo-secret"},
+    "access-key": {"access_key_id": ACCESS_KEY_ID, "access_key_secret": ACCESS_KEY_SECRET},
     "sts": {
         "access_key_id": "STS.conformance",
         "access_key_secret": "sts-secret",
         "security_token": "sts-token",
     },
     "hmac-sha1": {
-        "access_key_id": "emrops-demo",
-        "access_key_secret": "emrops-demo-secret",
+        "access_key_id": ACCESS_KEY_ID,
+        "access_key_secret": ACCESS_KEY_SECRET,
         "signature_algorithm": "v2",
     },
     "hmac-sha1-sts": {
@@ -75,7 +74,7 @@ def selector(scope: str = "APPLICATION", **kwargs: Any) -> m.ComponentInstanceSe
 def run_request(**overrides: Any) -> m.RunApplicationActionRequest:
     fields: dict[str, Any] = {
         "region_id": REGION,
-        "cluster_id": CLUSTER,
+        "cluster_id": CLUSTER_ID,
         "action_name": "restart",
         "component_instance_selector": selector(application_name="HDFS"),
     }
@@ -85,23 +84,23 @@ def run_request(**overrides: Any) -> m.RunApplicationActionRequest:
 
 READS: list[tuple[str, Any]] = [
     ("list_clusters", m.ListClustersRequest(region_id=REGION, max_results=10)),
-    ("get_cluster", m.GetClusterRequest(region_id=REGION, cluster_id=CLUSTER)),
+    ("get_cluster", m.GetClusterRequest(region_id=REGION, cluster_id=CLUSTER_ID)),
     (
         "list_nodes",
-        m.ListNodesRequest(region_id=REGION, cluster_id=CLUSTER, node_ids=["i-bp1emrdemo000core1"]),
+        m.ListNodesRequest(region_id=REGION, cluster_id=CLUSTER_ID, node_ids=["i-bp1emrdemo000core1"]),
     ),
     (
         "list_component_instances",
         m.ListComponentInstancesRequest(
-            region_id=REGION, cluster_id=CLUSTER, application_names=["HDFS"], max_results=3
+            region_id=REGION, cluster_id=CLUSTER_ID, application_names=["HDFS"], max_results=3
         ),
     ),
 ]
 
 
 def check_reads(results: dict[str, Any]) -> None:
-    assert results["list_clusters"].body.clusters[0].cluster_id == CLUSTER
-    assert results["get_cluster"].body.cluster.cluster_name == "emrops-demo"
+    assert results["list_clusters"].body.clusters[0].cluster_id == CLUSTER_ID
+    assert results["get_cluster"].body.cluster.cluster_name == CLUSTER_NAME
     assert [n.node_name for n in results["list_nodes"].body.nodes] == ["core1-1"]
     cis = results["list_component_instances"].body
     assert cis.total_count == 5 and len(cis.component_instances) == 3 and cis.next_token
@@ -123,7 +122,7 @@ async def test_every_api_sync(server: EmulatorServer, mode: str) -> None:
             )
         )
         op = sdk.get_operation(
-            m.GetOperationRequest(region_id=REGION, cluster_id=CLUSTER, operation_id=run.body.operation_id)
+            m.GetOperationRequest(region_id=REGION, cluster_id=CLUSTER_ID, operation_id=run.body.operation_id)
         )
         return results, run, op
 
@@ -155,9 +154,9 @@ async def test_every_api_async(server: EmulatorServer, mode: str) -> None:
         )
     )
     op = await sdk.get_operation_async(
-        m.GetOperationRequest(region_id=REGION, cluster_id=CLUSTER, operation_id=run.body.operation_id)
+        m.GetOperationRequest(region_id=REGION, cluster_id=CLUSTER_ID, operation_id=run.body.operation_id)
     )
-    assert op.body.operation.cluster_id == CLUSTER
+    assert op.body.operation.cluster_id == CLUSTER_ID
 
 
 @pytest.mark.parametrize(
@@ -235,13 +234,13 @@ async def _wrong_secret(server: EmulatorServer) -> Any:
 
 async def _no_operation_id(server: EmulatorServer) -> Any:
     return await client(server).get_operation_async(
-        m.GetOperationRequest(region_id=REGION, cluster_id=CLUSTER)
+        m.GetOperationRequest(region_id=REGION, cluster_id=CLUSTER_ID)
     )
 
 
 TRIGGERS: dict[str, Trigger] = {
     "ConcurrentModification": _concurrent,
-    "InvalidParameter.InvalidRunActionScope": _run(component_instance_selector=selector("CLUSTER")),
+    "InvalidParameter.InvalidRunActionScope": _run(component_instance_selector=selector("CLUSTER_ID")),
     "MissingParameter.ComponentInstance": _run(component_instance_selector=selector("COMPONENT_INSTANCE")),
     "MissingParameter.NodeId": _run(
         component_instance_selector=selector(

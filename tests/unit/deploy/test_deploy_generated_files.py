@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_paths import CHART, ROOT, find_helm, load_hack_script
+from deploy_paths import CHART, ROOT, load_hack_script
 
 from emrops.acs.codes import TABLE
+from fixtures.controlplane import require_helm
 
 CRDS = ROOT / "crds"
 
@@ -91,17 +92,8 @@ def test_reference_documents_every_field() -> None:
     assert not missing
 
 
-def _helm() -> str:
-    helm = find_helm()
-    if helm is None:
-        if os.environ.get("EMROPS_REQUIRE_CONTROL_PLANE") == "1":
-            pytest.fail("helm is required (EMROPS_REQUIRE_CONTROL_PLANE=1): run `make control-plane`")
-        pytest.skip("helm not found: run `make control-plane` (builds helm) or set HELM")
-    return helm
-
-
 def test_rendered_manifests_are_current() -> None:
-    helm = _helm()
+    helm = require_helm()
     fresh = subprocess.run(
         ["bash", str(ROOT / "hack" / "render-manifests.sh"), "--stdout"],
         env={**os.environ, "HELM": helm},
@@ -114,7 +106,7 @@ def test_rendered_manifests_are_current() -> None:
 
 
 def test_chart_renders_the_crd_unchanged_but_for_metadata() -> None:
-    helm = _helm()
+    helm = require_helm()
     out = subprocess.run(
         [helm, "template", "emrops", str(CHART)], capture_output=True, text=True, check=True
     ).stdout

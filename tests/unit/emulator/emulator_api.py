@@ -20,11 +20,8 @@ from emrops.emulator import EmulatorSettings, create_app
 from emrops.emulator.app import STATE
 from emrops.emulator.scenario import parse_scenario
 from emrops.emulator.state import EmulatorState
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION
 
-KEY = "emrops-demo"
-SECRET = "emrops-demo-secret"
-REGION = "cn-hangzhou"
-CLUSTER = "c-8a3f2e1d9b7c6a50"
 VERSION = "2021-03-20"
 
 
@@ -68,8 +65,8 @@ class Api:
         action: str | None,
         params: Mapping[str, Any] | None = None,
         *,
-        key: str = KEY,
-        secret: str = SECRET,
+        key: str = ACCESS_KEY_ID,
+        secret: str = ACCESS_KEY_SECRET,
         token: str | None = None,
         method: str = "POST",
         date: str | None = None,
@@ -117,8 +114,8 @@ class Api:
         action: str,
         params: Mapping[str, Any] | None = None,
         *,
-        key: str = KEY,
-        secret: str = SECRET,
+        key: str = ACCESS_KEY_ID,
+        secret: str = ACCESS_KEY_SECRET,
         token: str | None = None,
         timestamp: str | None = None,
         nonce: str | None = None,
@@ -174,7 +171,7 @@ async def api(api_factory: Callable[..., Any]) -> Api:
 def restart_params(**overrides: Any) -> dict[str, Any]:
     params: dict[str, Any] = {
         "RegionId": REGION,
-        "ClusterId": CLUSTER,
+        "ClusterId": CLUSTER_ID,
         "ActionName": "restart",
         "ComponentInstanceSelector": {"RunActionScope": "APPLICATION", "ApplicationName": "HDFS"},
     }

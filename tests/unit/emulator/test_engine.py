@@ -6,7 +6,9 @@ import asyncio
 from itertools import pairwise
 from typing import Any
 
-from emulator_api import CLUSTER, REGION, Api, restart_params
+from emulator_api import Api, restart_params
+
+from fixtures.objects import CLUSTER_ID, REGION
 
 NM = {
     "RunActionScope": "COMPONENT",
@@ -18,7 +20,7 @@ async def wait_done(api: Api, op_id: str, limit: float = 10.0) -> dict[str, Any]
     async with asyncio.timeout(limit):
         while True:
             reply = await api.call(
-                "GetOperation", {"RegionId": REGION, "ClusterId": CLUSTER, "OperationId": op_id}
+                "GetOperation", {"RegionId": REGION, "ClusterId": CLUSTER_ID, "OperationId": op_id}
             )
             assert reply.status == 200, reply.body
             if reply.body["Operation"]["OperationState"] != "IN_PROGRESS":
@@ -33,7 +35,7 @@ async def run(api: Api, **params: Any) -> str:
 
 
 def states(api: Api) -> dict[str, str]:
-    cluster = api.state.world.clusters[CLUSTER]
+    cluster = api.state.world.clusters[CLUSTER_ID]
     return {f"{i.component}@{i.node.name}": i.state.value for i in cluster.instances.values()}
 
 
@@ -72,7 +74,7 @@ async def test_restart_moves_through_stop_and_start_states(api_factory: Any) -> 
             "ListComponentInstances",
             {
                 "RegionId": REGION,
-                "ClusterId": CLUSTER,
+                "ClusterId": CLUSTER_ID,
                 "ComponentNames": ["NodeManager"],
                 "NodeIds": ["i-bp1emrdemo000core1"],
             },
@@ -81,7 +83,7 @@ async def test_restart_moves_through_stop_and_start_states(api_factory: Any) -> 
         if not seen or seen[-1] != state:
             seen.append(state)
         nodes = await api.call(
-            "ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER, "NodeIds": ["i-bp1emrdemo000core1"]}
+            "ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER_ID, "NodeIds": ["i-bp1emrdemo000core1"]}
         )
         maintenance = maintenance or nodes.body["Nodes"][0]["MaintenanceStatus"] == "ON"
         await asyncio.sleep(0.02)
@@ -93,7 +95,7 @@ async def test_restart_moves_through_stop_and_start_states(api_factory: Any) -> 
 ABNORMAL = {
     "clusters": [
         {
-            "id": CLUSTER,
+            "id": CLUSTER_ID,
             "abnormal_nodes": ["core1-3"],
             "node_groups": [
                 {"type": "CORE", "nodes": [{"id": f"i-c{n}", "name": f"core1-{n}"} for n in range(1, 7)]}
@@ -137,7 +139,7 @@ async def test_stop_then_config_keeps_state(api: Api) -> None:
     await wait_done(api, op_id)
     assert states(api)["DataNode@core1-1"] == "STOPPED"
     assert (
-        api.state.world.clusters[CLUSTER]
+        api.state.world.clusters[CLUSTER_ID]
         .instances[("HDFS", "DataNode", "i-bp1emrdemo000core1")]
         .desired_state.value
         == "STOPPED"
@@ -164,7 +166,7 @@ async def test_human_processing_modes(api_factory: Any) -> None:
 
 def _small() -> dict[str, Any]:
     return {
-        "id": CLUSTER,
+        "id": CLUSTER_ID,
         "node_groups": [{"type": "CORE", "nodes": 2}],
         "applications": {"HDFS": {"DataNode": ["CORE"]}},
     }
@@ -172,7 +174,7 @@ def _small() -> dict[str, Any]:
 
 async def test_abnormal_node_marked_at_runtime(api: Api) -> None:
     async with api.client.post(
-        "/_emulator/nodes", json={"cluster_id": CLUSTER, "node": "core1-2", "abnormal": True}
+        "/_emulator/nodes", json={"cluster_id": CLUSTER_ID, "node": "core1-2", "abnormal": True}
     ) as resp:
         assert resp.status == 200
     reply = await api.call("RunApplicationAction", restart_params())

@@ -7,9 +7,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from emulator_api import CLUSTER, REGION, Api, restart_params
+from emulator_api import Api, restart_params
 
 from emrops.emulator.faults import FaultBook, parse_fault
+from fixtures.objects import CLUSTER_ID, REGION
 
 
 async def faults(api: Api, spec: Any) -> tuple[int, dict[str, Any]]:
@@ -20,7 +21,7 @@ async def faults(api: Api, spec: Any) -> tuple[int, dict[str, Any]]:
 async def test_next_n_calls_of_an_action_get_the_code(api: Api) -> None:
     await faults(api, {"action": "GetCluster", "code": "ServiceUnavailable", "count": 2})
     got = [
-        (await api.call("GetCluster", {"RegionId": REGION, "ClusterId": CLUSTER})).status for _ in range(3)
+        (await api.call("GetCluster", {"RegionId": REGION, "ClusterId": CLUSTER_ID})).status for _ in range(3)
     ]
     assert got == [503, 503, 200]
     assert (await api.call("ListClusters", {"RegionId": REGION})).status == 200
@@ -99,7 +100,7 @@ async def test_faults_from_the_scenario_and_reset(api_factory: Any) -> None:
     async with api.client.get("/_emulator/state") as resp:
         state = await resp.json()
     assert len(state["operations"]) == 1
-    assert {c["ClusterId"] for c in state["clusters"]} == {CLUSTER}
+    assert {c["ClusterId"] for c in state["clusters"]} == {CLUSTER_ID}
     async with api.client.post("/_emulator/reset") as resp:
         assert resp.status == 200
     assert api.state.calls == [] and api.state.world.operations == {}

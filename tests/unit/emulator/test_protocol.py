@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from emulator_api import CLUSTER, KEY, REGION, Api, utc
+from emulator_api import Api, utc
 
 from emrops.acs.codes import TABLE
+from fixtures.objects import ACCESS_KEY_ID, CLUSTER_ID, REGION
 
 
 async def test_signed_call_answers_json_with_request_id(api: Api) -> None:
@@ -12,7 +13,7 @@ async def test_signed_call_answers_json_with_request_id(api: Api) -> None:
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "application/json;charset=utf-8"
     assert reply.body["RequestId"] == reply.headers["x-acs-request-id"]
-    assert [c["ClusterId"] for c in reply.body["Clusters"]] == [CLUSTER]
+    assert [c["ClusterId"] for c in reply.body["Clusters"]] == [CLUSTER_ID]
 
 
 async def test_error_body_has_exactly_the_emr_fields_and_table_status(api: Api) -> None:
@@ -92,9 +93,9 @@ async def test_v1_hmac_sha1_in_query_and_in_form(api: Api) -> None:
 
 
 async def test_acs3_with_form_body(api: Api) -> None:
-    reply = await api.call("GetCluster", {"RegionId": REGION}, form={"ClusterId": CLUSTER})
+    reply = await api.call("GetCluster", {"RegionId": REGION}, form={"ClusterId": CLUSTER_ID})
     assert reply.status == 200
-    assert reply.body["Cluster"]["ClusterId"] == CLUSTER
+    assert reply.body["Cluster"]["ClusterId"] == CLUSTER_ID
 
 
 async def test_get_method_is_served(api: Api) -> None:
@@ -154,7 +155,7 @@ async def test_calls_record_action_params_key_and_outcome(api: Api) -> None:
         (2, "GetCluster", "ResourceNotFound", 404),
     ]
     assert calls[1]["params"] == {"RegionId": REGION, "ClusterId": "c-none"}
-    assert calls[0]["access_key_id"] == KEY
+    assert calls[0]["access_key_id"] == ACCESS_KEY_ID
     async with api.client.get("/_emulator/calls", params={"action": "GetCluster"}) as resp:
         listed = (await resp.json())["calls"]
     assert [c["seq"] for c in listed] == [2]

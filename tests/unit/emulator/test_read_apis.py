@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from emulator_api import CLUSTER, REGION, Api
+from emulator_api import Api
+
+from fixtures.objects import CLUSTER_ID, REGION
 
 
 async def test_get_cluster_shape(api: Api) -> None:
-    cluster = (await api.call("GetCluster", {"RegionId": REGION, "ClusterId": CLUSTER})).body["Cluster"]
+    cluster = (await api.call("GetCluster", {"RegionId": REGION, "ClusterId": CLUSTER_ID})).body["Cluster"]
     assert cluster["ClusterName"] == "emrops-demo"
     assert cluster["ClusterType"] == "DATALAKE" and cluster["ClusterState"] == "RUNNING"
     assert isinstance(cluster["CreateTime"], int) and cluster["CreateTime"] > 1_000_000_000_000  # ms
 
 
 async def test_demo_layout_matches_the_agreed_cluster(api: Api) -> None:
-    nodes = (await api.call("ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER, "MaxResults": 100})).body[
-        "Nodes"
-    ]
+    nodes = (
+        await api.call("ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER_ID, "MaxResults": 100})
+    ).body["Nodes"]
     assert {(n["NodeName"], n["NodeId"], n["NodeGroupType"]) for n in nodes} == {
         ("master1-1", "i-bp1emrdemo00master1", "MASTER"),
         *{(f"core1-{i}", f"i-bp1emrdemo000core{i}", "CORE") for i in range(1, 5)},
@@ -26,7 +28,7 @@ async def test_demo_layout_matches_the_agreed_cluster(api: Api) -> None:
         ("task1-2", "i-bp1emrdemo000task2", "TASK"),
     }
     reply = await api.call(
-        "ListComponentInstances", {"RegionId": REGION, "ClusterId": CLUSTER, "MaxResults": 100}
+        "ListComponentInstances", {"RegionId": REGION, "ClusterId": CLUSTER_ID, "MaxResults": 100}
     )
     layout: dict[tuple[str, str], set[str]] = {}
     for inst in reply.body["ComponentInstances"]:
@@ -46,7 +48,7 @@ async def test_demo_layout_matches_the_agreed_cluster(api: Api) -> None:
 
 
 async def test_pagination_walks_every_item_once(api: Api) -> None:
-    base = {"RegionId": REGION, "ClusterId": CLUSTER, "MaxResults": 5}
+    base = {"RegionId": REGION, "ClusterId": CLUSTER_ID, "MaxResults": 5}
     seen: list[tuple[str, str, str]] = []
     token: str | None = None
     pages = 0
@@ -73,7 +75,7 @@ async def test_pagination_walks_every_item_once(api: Api) -> None:
     ],
 )
 async def test_paging_errors(api: Api, extra: dict[str, Any], code: str) -> None:
-    reply = await api.call("ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER, **extra})
+    reply = await api.call("ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER_ID, **extra})
     assert reply.code == code
 
 
@@ -82,7 +84,7 @@ async def test_filters(api: Api) -> None:
         "ListComponentInstances",
         {
             "RegionId": REGION,
-            "ClusterId": CLUSTER,
+            "ClusterId": CLUSTER_ID,
             "ApplicationNames": ["HDFS", "ZOOKEEPER"],
             "NodeNames": ["core1-1"],
         },
@@ -92,7 +94,7 @@ async def test_filters(api: Api) -> None:
         ("ZOOKEEPER", "ZooKeeper"),
     }
     nodes = await api.call(
-        "ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER, "NodeGroupIds": ["ng-emrdemo000task1"]}
+        "ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER_ID, "NodeGroupIds": ["ng-emrdemo000task1"]}
     )
     assert [n["NodeName"] for n in nodes.body["Nodes"]] == ["task1-1", "task1-2"]
     clusters = await api.call("ListClusters", {"RegionId": REGION, "ClusterStates": ["TERMINATED"]})

@@ -6,9 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from emulator_api import CLUSTER, REGION, Api, restart_params
+from emulator_api import Api, restart_params
 
 from emrops.acs.codes import TABLE
+from fixtures.objects import CLUSTER_ID, REGION
 
 SEL = "ComponentInstanceSelector"
 
@@ -44,7 +45,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("batch-not-int", restart_params(RollingExecute=True, BatchSize="two"), "InvalidParameter", "BatchSize"),
     ("rolling-not-bool", restart_params(RollingExecute="maybe"), "InvalidParameter", "RollingExecute"),
     ("no-scope", selector(ApplicationName="HDFS"), "MissingParameter", "RunActionScope"),
-    ("bad-scope", selector(RunActionScope="CLUSTER"), "InvalidParameter.InvalidRunActionScope", ""),
+    ("bad-scope", selector(RunActionScope="CLUSTER_ID"), "InvalidParameter.InvalidRunActionScope", ""),
     ("app-no-name", selector(RunActionScope="APPLICATION"), "MissingParameter.ApplicationName", ""),
     ("comp-none", selector(RunActionScope="COMPONENT"), "MissingParameter.ComponentName", ""),
     (
@@ -107,7 +108,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "ResourceNotFound",
         "c-0000000000000000",
     ),
-    ("other-region", restart_params(RegionId="cn-beijing"), "ResourceNotFound", CLUSTER),
+    ("other-region", restart_params(RegionId="cn-beijing"), "ResourceNotFound", CLUSTER_ID),
     (
         "unknown-app",
         selector(RunActionScope="APPLICATION", ApplicationName="KAFKA"),
@@ -164,7 +165,7 @@ async def test_success_returns_operation_and_abnormal_instances(api_factory: Any
         {
             "clusters": [
                 {
-                    "id": CLUSTER,
+                    "id": CLUSTER_ID,
                     "node_groups": [
                         {"type": "MASTER", "nodes": [{"id": "i-m", "name": "master1-1"}]},
                         {
@@ -204,7 +205,9 @@ async def test_not_authorized_for_another_cluster(api_factory: Any) -> None:
     reply = await api.call("RunApplicationAction", restart_params(), key="team-b", secret="b")
     assert (reply.status, reply.code) == (400, "NotAuthorized")
     assert "team-b" in reply.body["Message"] and 'b"' not in reply.body["Message"]
-    reply = await api.call("GetCluster", {"RegionId": REGION, "ClusterId": CLUSTER}, key="team-b", secret="b")
+    reply = await api.call(
+        "GetCluster", {"RegionId": REGION, "ClusterId": CLUSTER_ID}, key="team-b", secret="b"
+    )
     assert reply.code == "NotAuthorized"
     listed = await api.call("ListClusters", {"RegionId": REGION}, key="team-b", secret="b")
     assert listed.body["Clusters"] == []
