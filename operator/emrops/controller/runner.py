@@ -388,6 +388,9 @@ class Worker:
         assert self.provider is not None and self.limiter_key is not None
         # Wait for a token before the intent, so the Submitting window covers only the call.
         await self.services.limiter.acquire(self.limiter_key)
+        # Logged before the write, so a log that ends here after a crash covers every run that
+        # may have been left in Submitting (the audit trail for an Unknown phase).
+        logger.info("%s: Submitting intent for attempt %s", self.ref, intent.attempts)
         if not await self._apply(decision, must_write=True):
             return  # another writer won (or the object changed): decide again from what is there
         request = ServiceActionSpec.from_body(self.body).to_request()

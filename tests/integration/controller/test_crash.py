@@ -43,8 +43,10 @@ NAMES = [o["metadata"]["name"] for o in OBJECTS]
 
 def killed_in_flight(op: Operator, namespace: str, name: str) -> bool:
     """Whether some operator process logged the intent for ``name`` and was SIGKILLed before
-    logging the answer (the operator logs "ns/name: Submitting: ..." right after the intent is
-    written, and "Submitted" or the refusal once the call returned)."""
+    logging the answer (the operator logs "ns/name: Submitting intent ..." just before the
+    conditional intent write, "ns/name: Submitting: ..." after it, and "Submitted" or the
+    refusal once the call returned). Logging before the write matters: a kill between the write
+    and a later log line would otherwise leave an Unknown run with no trace in the log."""
     ref = f"{namespace}/{name}: "
     for life in op.log_path.read_text(errors="replace").split("===== start #")[1:]:
         if "===== stopped with SIGKILL" not in life:
@@ -63,7 +65,8 @@ def test_sigkill_during_submissions_never_submits_twice(
     # time) and spread the submissions out (3 calls/s), so kills land in every stage of a run.
     module_emulator.faults([{"action": RUN_ACTION, "latency": 0.3}])
     kube.create_secret()
-    op = operator_factory("--rate-limit-qps", "3", "--rate-limit-burst", "2")
+    # A short call timeout keeps the in-flight grace (timeout + 10 s) short for the restarts.
+    op = operator_factory("--rate-limit-qps", "3", "--rate-limit-burst", "2", "--emr-call-timeout", "5")
     kube.create(*OBJECTS)
 
     kills = 0
