@@ -30,7 +30,7 @@ logger = logging.getLogger("emrops.controller")
 #: Seconds between an intent write and the moment a missing answer means "outcome unknown":
 #: the EMR call's own deadline plus time to record the answer. Erring short is safe: a worker
 #: still in flight then finds the status moved on, drops its late answer and never calls again.
-SUBMIT_GRACE_MARGIN = 10.0
+SUBMIT_GRACE_MARGIN = 20.0
 
 
 async def kube_api_client() -> client.ApiClient:
@@ -95,7 +95,8 @@ class Runtime:
             metrics=metrics,
             emit=emit,
             policy=policy_of(settings),
-            call_timeout=settings.emr.call_timeout + 5.0,
+            # The client's own deadline plus its wait for a free connection (pool timeout, 5 s).
+            call_timeout=settings.emr.call_timeout + 10.0,
             queue=index,
         )
         return cls(settings, api_client, emr, metrics, Supervisor(services), index)

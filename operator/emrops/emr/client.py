@@ -21,7 +21,7 @@ from pydantic import BaseModel
 import emrops
 from emrops.emr.credentials import Credential, CredentialsProvider
 from emrops.emr.endpoints import Network, parse_endpoint_override, resolve_endpoint
-from emrops.emr.errors import ApiError, CredentialsError, EmrError, ResponseError
+from emrops.emr.errors import ApiError, CredentialsError, EmrError, RequestNotSentError, ResponseError
 from emrops.emr.models import (
     ClusterSummary,
     ComponentInstance,
@@ -52,6 +52,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=4.0)
 #: Overall deadline of one call (sending, waiting, reading), on top of the per-phase timeouts.
 DEFAULT_DEADLINE = 30.0
+#: Concurrent requests when ``limits.max_connections`` is None (no limit in httpx).
+_UNBOUNDED_SLOTS = 1_000
 #: How long a credentials provider may take (an RRSA token exchange is an HTTP call of its own).
 DEFAULT_CREDENTIALS_TIMEOUT = 15.0
 DEFAULT_USER_AGENT = (
@@ -122,6 +124,12 @@ class EmrClient:
         self._http = httpx.AsyncClient(
             timeout=timeout, limits=limits, transport=transport, follow_redirects=False
         )
+        # Requests never wait inside httpx's pool: a caller cancelled while queued there (a
+        # deadline, a worker stopped) can leave the pool unable to hand out connections ever
+        # again (seen with 1,000 concurrent workers). Waiting here instead is cancellation-safe,
+        # and a request that found no slot provably was never sent.
+        self._slots = asyncio.Semaphore(limits.max_connections or _UNBOUNDED_SLOTS)
+        self._slot_timeout = timeout.pool if timeout.pool is not None else DEFAULT_TIMEOUT.pool
 
     async def __aenter__(self) -> Self:
         await self._http.__aenter__()
@@ -223,6 +231,28 @@ class EmrClient:
         base_url = resolve_endpoint(request.region_id, network=self._network, override=self._endpoint)
         host = base_url.host
         credential = await self._credential(credentials)
+        try:
+            async with asyncio.timeout(self._slot_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise RequestNotSentError(
+                f"{action}: no free connection to {host} within {self._slot_timeout:g}s"
+            ) from None
+        try:
+            return await self._send(action, host, base_url, request, model, credential)
+        finally:
+            self._slots.release()
+
+    async def _send(
+        self,
+        action: str,
+        host: str,
+        base_url: httpx.URL,
+        request: _ApiRequest,
+        model: type[Resp],
+        credential: Credential,
+    ) -> Resp:
+        # Signed only now, after any wait for a slot, so x-acs-date is fresh.
         http_request = build_request(
             action=action,
             params=request.to_params(),
