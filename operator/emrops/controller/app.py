@@ -1,21 +1,20 @@
 """The operator's runtime: the clients, limiter, metrics and supervisor, opened and closed together.
 
 Built in kopf's startup handler (``Runtime.open``), closed in its cleanup handler. No kopf here:
-the kopf-specific pieces (posting Events, the index) are passed in by ``handlers``.
+the kopf-specific piece (posting Events) is passed in by ``handlers``. The per-cluster queue
+lives in the ``Supervisor``, fed by the same watch events as the workers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from kubernetes_asyncio import client, config
 
 from emrops.api.constants import GROUP, PLURAL, VERSION
-from emrops.controller import machine, queue
+from emrops.controller import machine
 from emrops.controller.backoff import Backoff
 from emrops.controller.kube import KubeApi
 from emrops.controller.metrics import Metrics
@@ -53,19 +52,6 @@ def policy_of(settings: Settings) -> machine.Policy:
     )
 
 
-class IndexView:
-    """The per-cluster queue as the workers read it, backed by kopf's index once attached."""
-
-    def __init__(self) -> None:
-        self.index: Any = None
-
-    def __call__(self, key: queue.ClusterKey) -> Iterable[queue.QueueEntry]:
-        if self.index is None:
-            return ()
-        store = self.index.get(key)
-        return tuple(store) if store is not None else ()
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -73,7 +59,6 @@ class Runtime:
     emr: EmrClient
     metrics: Metrics
     supervisor: Supervisor
-    index: IndexView
     _closed: bool = field(default=False)
 
     @classmethod
@@ -86,7 +71,6 @@ class Runtime:
         metrics = Metrics()
         if settings.serve.metrics_port:
             metrics.serve(settings.serve.metrics_port)
-        index = IndexView()
         services = Services(
             store=KubeApi(api_client),
             emr=emr,
@@ -97,9 +81,8 @@ class Runtime:
             policy=policy_of(settings),
             # The client's own deadline plus its wait for a free connection (pool timeout, 5 s).
             call_timeout=settings.emr.call_timeout + 10.0,
-            queue=index,
         )
-        return cls(settings, api_client, emr, metrics, Supervisor(services), index)
+        return cls(settings, api_client, emr, metrics, Supervisor(services))
 
     async def probe_apiserver(self) -> str:
         """Liveness: the apiserver answers a ServiceAction list (proves network, auth, CRD)."""

@@ -10,8 +10,12 @@ There are no resource-changing handlers (create/update/resume) and no daemons on
   re-runs. Nothing needs cleaning up when a ServiceAction is deleted, so instead an
   ``@kopf.on.event`` handler feeds every watch event to the ``Supervisor``, which keeps one
   asyncio task per object that needs one and cancels it when the object is deleted.
-- ``@kopf.index`` keeps the per-cluster queue; kopf fills it from the initial listing before
-  any event handler runs, so the first queue decision already sees every object.
+- No ``@kopf.index`` either: kopf 1.45 creates one readiness toggle per object of the initial
+  listing and every toggle wakes every waiter on one shared condition, which is quadratic (5,000
+  finished objects kept a core busy for over 40 s after start). The per-cluster queue is kept by
+  the ``Supervisor`` from the same event stream (the initial listing arrives as events with type
+  None), only for unfinished objects; its startup barrier stands in for the index's guarantee
+  that the first queue decision sees every existing object.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any, cast
 import kopf
 
 from emrops.api.constants import GROUP, PLURAL, VERSION
-from emrops.controller import machine, queue
+from emrops.controller import machine
 from emrops.controller.app import Runtime
 from emrops.controller.kube import Body
 from emrops.controller.settings import Settings
@@ -80,18 +84,9 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         if getattr(memo, "runtime", None) is not None:
             await memo.runtime.close()
 
-    @kopf.index(GROUP, VERSION, PLURAL, id="serviceactions_by_cluster", labels=labels, registry=registry)
-    def serviceactions_by_cluster(body: kopf.Body, **_: Any) -> dict[queue.ClusterKey, queue.QueueEntry]:
-        found = queue.entry_of(body)
-        return {found[0]: found[1]} if found is not None else {}
-
     @kopf.on.event(GROUP, VERSION, PLURAL, id="serviceaction_event", labels=labels, registry=registry)
-    async def serviceaction_event(
-        event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
-    ) -> None:
+    async def serviceaction_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         # Async on purpose: kopf runs sync handlers in threads, and the supervisor starts tasks.
-        # kopf passes each index as a keyword named after its id.
-        memo.runtime.index.index = kwargs["serviceactions_by_cluster"]
         memo.runtime.supervisor.observe(event.get("type"), dict(body))
 
     @kopf.on.probe(id="apiserver", registry=registry)

@@ -1,9 +1,18 @@
 """Workers: one asyncio task per ServiceAction whose run needs attention.
 
-The ``Supervisor`` is fed every watch event (``observe``). It starts a ``Worker`` for an object
-whose run is not finished (or whose re-run annotation has a new value), hands it newer bodies,
-wakes queued workers when something changes on their cluster, and cancels a worker when its
-object is deleted. Finished objects cost nothing: no task, no timer, no finalizer.
+The ``Supervisor`` is fed every watch event (``observe``), the initial listing included. It starts
+a ``Worker`` for an object whose run is not finished (or whose re-run annotation has a new value),
+hands it newer bodies, wakes queued workers when something changes on their cluster, and cancels
+a worker when its object is deleted. It also keeps the per-cluster queue (a ``queue.Book`` of the
+unfinished objects, which the workers read as ``Services.queue``). Finished objects cost nothing:
+no task, no timer, no finalizer, no queue entry.
+
+Startup ordering: the first queue decision must see every object that already exists, or a
+younger run could be submitted ahead of an older one it overlaps. The initial listing arrives as
+separate events, so the supervisor holds a ``settled`` barrier, set once no new object has been
+seen for ``Services.settle_seconds`` after the first event (or ``settle_max`` after it at the
+latest); a worker writes its initial status at once but waits for the barrier before its first
+queue check.
 
 A worker loops: read the status, ask the state machine (``machine.decide``), perform the decision
 (a conditional status write, an EMR call, a wait), repeat, and exit once the run is finished.
@@ -18,7 +27,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -92,7 +101,12 @@ class Services:
     #: Overall seconds for one EMR call (on top of the client's own deadline).
     call_timeout: float = 35.0
     credentials_timeout: float = 20.0
+    #: The per-cluster queue as the workers read it; the ``Supervisor`` puts its ``queue.Book`` here.
     queue: QueueView = lambda _key: ()
+    #: Startup barrier: the initial listing is over once no new object was seen for this long...
+    settle_seconds: float = 1.0
+    #: ... or this long after the first event at the latest (a stream of creations never ends it).
+    settle_max: float = 15.0
     clock: Callable[[], datetime] = _utc_now
     rng: Callable[[], float] = random.random
 
@@ -132,8 +146,10 @@ def _newer(candidate: Body, current: Body) -> bool:
 class Worker:
     """Drives one ServiceAction's run to its end (see the module docstring)."""
 
-    def __init__(self, services: Services, body: Body) -> None:
+    def __init__(self, services: Services, body: Body, settled: asyncio.Event | None = None) -> None:
         self.services = services
+        #: Set once the supervisor has seen the initial listing; no queue check before that.
+        self.settled = settled
         self.body: Body = body
         self.poll_interval: float | None = None
         self.provider: CredentialsProvider | None = None
@@ -201,6 +217,9 @@ class Worker:
         ctx = self._context()
         decision = machine.decide(ctx, machine.Look())
         if isinstance(decision, machine.Gate):
+            if self.settled is not None and not self.settled.is_set():
+                await self.settled.wait()
+                return False  # decide again from the body as it is now
             try:
                 gates = await self._gates()
             except pydantic.ValidationError as exc:
@@ -519,10 +538,20 @@ class Supervisor:
     """Keeps one ``Worker`` task per ServiceAction that needs one (see the module docstring)."""
 
     def __init__(self, services: Services) -> None:
-        self.services = services
+        self.book = queue.Book()
+        # The workers read this supervisor's queue (a copy: the caller's Services stays untouched).
+        self.services = replace(services, queue=self.book)
         self._workers: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
         self._clusters: dict[str, queue.ClusterKey] = {}
         self._stopping = False
+        #: The startup barrier (see the module docstring).
+        self.settled = asyncio.Event()
+        #: uids seen so far, kept only until the barrier is set.
+        self._seen: set[str] = set()
+        self._last_new = 0.0
+        self._settler: asyncio.Task[None] | None = None
+        if services.settle_seconds <= 0 or services.settle_max <= 0:
+            self.settled.set()
 
     @property
     def active(self) -> int:
@@ -535,14 +564,18 @@ class Supervisor:
         if not uid:
             return
         key = self._cluster_of(body)
+        if not self.settled.is_set():
+            self._settling(uid)
         if event_type == "DELETED":
             self.services.metrics.saw(uid, None)
             found = self._workers.pop(uid, None)
             if found is not None:
                 found[1].cancel()
             self._clusters.pop(uid, None)
+            self.book.forget(uid)
             self._wake_cluster(key)
             return
+        self.book.observe(body)
         phase = (body.get("status") or {}).get("phase")
         self.services.metrics.saw(uid, str(phase) if phase else "New")
         if key is not None:
@@ -553,6 +586,27 @@ class Supervisor:
         elif needs_worker(body) and not self._stopping:
             self._start(uid, body)
         self._wake_cluster(key, except_uid=uid)
+
+    def _settling(self, uid: str) -> None:
+        """Note one event before the barrier is set; the first one starts the settle timer."""
+        if uid in self._seen:
+            return  # a known object changing does not prolong the listing
+        self._seen.add(uid)
+        self._last_new = asyncio.get_running_loop().time()
+        if self._settler is None:
+            self._settler = asyncio.create_task(self._settle(), name="emrops settle")
+
+    async def _settle(self) -> None:
+        loop = asyncio.get_running_loop()
+        latest = loop.time() + self.services.settle_max
+        while True:
+            until = min(self._last_new + self.services.settle_seconds, latest)
+            if loop.time() >= until:
+                break
+            await asyncio.sleep(until - loop.time())
+        logger.debug("initial listing settled: %d objects seen", len(self._seen))
+        self.settled.set()
+        self._seen = set()
 
     def _cluster_of(self, body: Body) -> queue.ClusterKey | None:
         spec = body.get("spec") or {}
@@ -567,7 +621,7 @@ class Supervisor:
                 worker.wake()
 
     def _start(self, uid: str, body: Body) -> None:
-        worker = Worker(self.services, body)
+        worker = Worker(self.services, body, self.settled)
         task = asyncio.create_task(worker.run(), name=f"emrops worker {_ref(body)}")
         self._workers[uid] = (worker, task)
         task.add_done_callback(lambda t: self._done(uid, worker, t))
@@ -588,6 +642,8 @@ class Supervisor:
         """Cancel every worker and wait for them (operator shutdown)."""
         self._stopping = True
         tasks = [task for _worker, task in self._workers.values()]
+        if self._settler is not None:
+            tasks.append(self._settler)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

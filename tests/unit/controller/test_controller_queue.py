@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from emrops.api.targets import Target
 from emrops.controller.progress import InstanceState, ProgressTracker
-from emrops.controller.queue import blockers, entry_of
+from emrops.controller.queue import Book, blockers, entry_of
 from emrops.emr.models import ActionName
 
 
@@ -100,3 +101,22 @@ def test_stop_progress_and_untrackable_actions() -> None:
         ProgressTracker(ActionName.CONFIG, frozenset({Target("HDFS")})).observe([inst("n1", "STARTED")])
         is None
     )
+
+
+def test_the_book_recomputes_an_entry_only_for_a_new_resource_version() -> None:
+    book = Book()
+    first = body("a", T1, "Pending")
+    first["metadata"]["resourceVersion"] = "5"
+    book.observe(first)
+    same_version = copy.deepcopy(first)
+    same_version["status"]["phase"] = "Queued"  # cannot happen for one version: shows the cache
+    book.observe(same_version)
+    assert [e.phase for e in book(("cn-hangzhou", "c-1"))] == ["Pending"]
+    same_version["metadata"]["resourceVersion"] = "6"
+    book.observe(same_version)
+    assert [e.phase for e in book(("cn-hangzhou", "c-1"))] == ["Queued"]
+    unreadable = copy.deepcopy(same_version)
+    unreadable["metadata"]["resourceVersion"] = "7"
+    del unreadable["spec"]["clusterId"]
+    book.observe(unreadable)
+    assert len(book) == 0 and book(("cn-hangzhou", "c-1")) == ()

@@ -136,7 +136,9 @@ def service_action(name: str = "sa", secret: str | None = "creds") -> dict[str, 
     }
 
 
-def services(store: FakeStore, emr: FakeEmr, events: list[Event]) -> Services:
+def services(
+    store: FakeStore, emr: FakeEmr, events: list[Event], settle_seconds: float = 0.0, settle_max: float = 0.0
+) -> Services:
     return Services(
         store=store,
         emr=emr,
@@ -153,6 +155,8 @@ def services(store: FakeStore, emr: FakeEmr, events: list[Event]) -> Services:
             queue_recheck=0.05,
         ),
         call_timeout=2.0,
+        settle_seconds=settle_seconds,
+        settle_max=settle_max,
     )
 
 
@@ -245,4 +249,102 @@ async def test_deleting_an_object_stops_its_worker(store: FakeStore) -> None:
     supervisor.observe("DELETED", body)
     await asyncio.sleep(0.01)
     assert supervisor.active == 0
+    await supervisor.stop()
+
+
+def hdfs_action(name: str, created: str) -> dict[str, Any]:
+    body = service_action(name)
+    body["metadata"]["creationTimestamp"] = created
+    return body
+
+
+async def test_the_queue_follows_events_and_finished_objects_leave_it(store: FakeStore) -> None:
+    supervisor = Supervisor(services(store, FakeEmr(), [], settle_seconds=60, settle_max=60))
+    key = ("cn-hangzhou", "c-1")
+    first = store.add(hdfs_action("a", "2025-01-01T00:00:01Z"))
+    supervisor.observe(None, first)  # the initial listing
+    supervisor.observe("ADDED", store.add(hdfs_action("b", "2025-01-01T00:00:02Z")))
+    assert sorted(e.name for e in supervisor.services.queue(key)) == ["a", "b"]
+    moved = copy.deepcopy(first)
+    moved["status"] = {"phase": "Running", "operationId": "op-9"}
+    moved["metadata"]["resourceVersion"] = "900"
+    supervisor.observe("MODIFIED", moved)
+    assert {e.name: e.phase for e in supervisor.services.queue(key)} == {"a": "Running", "b": None}
+    elsewhere = copy.deepcopy(moved)  # a changed cluster key (spec is immutable, but stay correct)
+    elsewhere["spec"]["clusterId"] = "c-2"
+    elsewhere["metadata"]["resourceVersion"] = "901"
+    supervisor.observe("MODIFIED", elsewhere)
+    assert [e.name for e in supervisor.services.queue(key)] == ["b"]
+    assert [e.name for e in supervisor.services.queue(("cn-hangzhou", "c-2"))] == ["a"]
+    done = copy.deepcopy(elsewhere)
+    done["status"]["phase"] = "Succeeded"
+    done["metadata"]["resourceVersion"] = "902"
+    supervisor.observe("MODIFIED", done)
+    assert supervisor.services.queue(("cn-hangzhou", "c-2")) == ()
+    supervisor.observe("DELETED", store.objects["b"])
+    assert supervisor.services.queue(key) == () and len(supervisor.book) == 0
+    await supervisor.stop()
+
+
+async def test_finished_objects_take_no_queue_entry(store: FakeStore) -> None:
+    supervisor = Supervisor(services(store, FakeEmr(), []))
+    for i in range(50):
+        body = hdfs_action(f"old-{i}", "2025-01-01T00:00:01Z")
+        body["status"] = {"phase": "Succeeded"}
+        supervisor.observe(None, store.add(body))
+    assert len(supervisor.book) == 0 and supervisor.active == 0
+    await supervisor.stop()
+
+
+async def test_no_queue_check_before_the_listing_settles(store: FakeStore) -> None:
+    """The younger run is seen first; the barrier makes it wait for the older one all the same."""
+    emr = FakeEmr()
+    supervisor = Supervisor(services(store, emr, [], settle_seconds=0.3, settle_max=30))
+    supervisor.observe(None, store.add(hdfs_action("young", "2025-01-01T00:00:09Z")))
+    await wait_for_phase(store, "young", {"Pending"})  # the initial status is written at once
+    await asyncio.sleep(0.1)
+    assert not supervisor.settled.is_set() and emr.submits == []
+    supervisor.observe(None, store.add(hdfs_action("old", "2025-01-01T00:00:01Z")))
+    young = await wait_for_phase(store, "young", {"Queued"})
+    assert supervisor.settled.is_set()
+    assert young["status"]["waitingFor"] == ["ns/old"]
+    await wait_for_phase(store, "old", {"Succeeded"})
+    assert [r.cluster_id for r in emr.submits] == ["c-1"]
+    supervisor.observe("MODIFIED", copy.deepcopy(store.objects["old"]))  # the watch reports it finished
+    await wait_for_phase(store, "young", {"Succeeded"})
+    await supervisor.stop()
+    assert len(emr.submits) == 2
+
+
+async def test_the_barrier_sets_after_a_quiet_period_of_new_objects(store: FakeStore) -> None:
+    supervisor = Supervisor(services(store, FakeEmr(), [], settle_seconds=0.5, settle_max=30))
+    assert not supervisor.settled.is_set()  # nothing seen yet: the listing has not arrived
+    a = store.add(hdfs_action("a", "2025-01-01T00:00:01Z"))
+    a["status"] = {"phase": "Succeeded"}
+    supervisor.observe(None, a)
+    await asyncio.sleep(0.3)
+    b = copy.deepcopy(a)
+    b["metadata"].update(name="b", uid="uid-b")
+    supervisor.observe(None, b)  # a new object restarts the quiet period
+    await asyncio.sleep(0.3)
+    assert not supervisor.settled.is_set()
+    for _ in range(3):  # a known object changing does not
+        supervisor.observe("MODIFIED", b)
+        await asyncio.sleep(0.1)
+    assert supervisor.settled.is_set()  # due 0.5 s after b; had MODIFIED counted, 1.0 s after it
+    await supervisor.stop()
+
+
+async def test_the_barrier_sets_at_the_latest_after_settle_max(store: FakeStore) -> None:
+    supervisor = Supervisor(services(store, FakeEmr(), [], settle_seconds=60, settle_max=0.3))
+    base = hdfs_action("x", "2025-01-01T00:00:01Z")
+    base["status"] = {"phase": "Failed"}
+    for i in range(100):  # new objects keep coming
+        body = copy.deepcopy(base)
+        body["metadata"].update(name=f"x{i}", uid=f"uid-x{i}")
+        supervisor.observe("ADDED", body)
+        if supervisor.settled.is_set():
+            break
+        await asyncio.sleep(0.02)
+    assert supervisor.settled.is_set()
     await supervisor.stop()
