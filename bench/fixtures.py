@@ -25,6 +25,18 @@ StartEmulator = Callable[..., EmulatorProcess]
 StartOperator = Callable[..., OperatorProcess]
 
 
+#: What a suite's conftest.py imports (``from bench.fixtures import *``).
+__all__ = [
+    "kube",
+    "namespace",
+    "pytest_runtest_makereport",
+    "serviceaction_crd",
+    "start_emulator",
+    "start_operator",
+    "workdir",
+]
+
+
 def count(small: int, soak: int) -> int:
     """How many objects a fault test uses: small by default, larger under EMROPS_SOAK=1."""
     return soak if SOAK else small

@@ -1,25 +1,6 @@
 """Bad-input suite: invalid ServiceActions are refused at apply time; the emulator survives any request.
 
-The fixtures (real emulator and operator processes) come from ``bench.fixtures``, which the
-benchmarks use too.
+The fixtures (real emulator and operator processes) are ``bench.fixtures``', shared with the benchmarks.
 """
 
-from bench.fixtures import (
-    kube,
-    namespace,
-    pytest_runtest_makereport,
-    serviceaction_crd,
-    start_emulator,
-    start_operator,
-    workdir,
-)
-
-__all__ = [
-    "kube",
-    "namespace",
-    "pytest_runtest_makereport",
-    "serviceaction_crd",
-    "start_emulator",
-    "start_operator",
-    "workdir",
-]
+from bench.fixtures import *  # noqa: F403

@@ -1,25 +1,6 @@
 """Fault suite: operator, apiserver and emulator failures end with zero lost runs and zero duplicates.
 
-The fixtures (real emulator and operator processes) come from ``bench.fixtures``, which the
-benchmarks use too.
+The fixtures (real emulator and operator processes) are ``bench.fixtures``', shared with the benchmarks.
 """
 
-from bench.fixtures import (
-    kube,
-    namespace,
-    pytest_runtest_makereport,
-    serviceaction_crd,
-    start_emulator,
-    start_operator,
-    workdir,
-)
-
-__all__ = [
-    "kube",
-    "namespace",
-    "pytest_runtest_makereport",
-    "serviceaction_crd",
-    "start_emulator",
-    "start_operator",
-    "workdir",
-]
+from bench.fixtures import *  # noqa: F403
