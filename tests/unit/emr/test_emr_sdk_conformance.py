@@ -237,93 +237,41 @@ async def test_any_description_signs_like_the_sdk(session: _RecordingSession, de
 
 # --- The read APIs ------------------------------------------------------------------------------
 
-READS: list[tuple[str, Callable[[EmrClient, StaticCredentials], Any], Callable[[SdkClient], Any]]] = [
+# (action, client method, request class name in both model modules, the same arguments for both):
+# one set of arguments, so our request and the SDK's cannot drift apart.
+READS: list[tuple[str, str, str, dict[str, Any]]] = [
     (
         "ListClusters",
-        lambda c, cr: c.list_clusters(
-            models.ListClustersRequest(
-                region_id="cn-hangzhou",
-                cluster_ids=["c-1", "c-2"],
-                cluster_states=["RUNNING"],
-                max_results=20,
-            ),
-            credentials=cr,
-        ),
-        lambda c: c.list_clusters(
-            sdk_models.ListClustersRequest(
-                region_id="cn-hangzhou",
-                cluster_ids=["c-1", "c-2"],
-                cluster_states=["RUNNING"],
-                max_results=20,
-            )
-        ),
+        "list_clusters",
+        "ListClustersRequest",
+        {"region_id": "cn-hangzhou", "cluster_ids": ["c-1", "c-2"], "cluster_states": ["RUNNING"],
+         "max_results": 20},
     ),
-    (
-        "GetCluster",
-        lambda c, cr: c.get_cluster(
-            models.GetClusterRequest(region_id="cn-hangzhou", cluster_id="c-1"), credentials=cr
-        ),
-        lambda c: c.get_cluster(sdk_models.GetClusterRequest(region_id="cn-hangzhou", cluster_id="c-1")),
-    ),
+    ("GetCluster", "get_cluster", "GetClusterRequest", {"region_id": "cn-hangzhou", "cluster_id": "c-1"}),
     (
         "ListNodes",
-        lambda c, cr: c.list_nodes(
-            models.ListNodesRequest(
-                region_id="cn-hangzhou",
-                cluster_id="c-1",
-                node_ids=["i-1", "i-2"],
-                node_states=["Running"],
-                max_results=100,
-                next_token="tok/+=",
-            ),
-            credentials=cr,
-        ),
-        lambda c: c.list_nodes(
-            sdk_models.ListNodesRequest(
-                region_id="cn-hangzhou",
-                cluster_id="c-1",
-                node_ids=["i-1", "i-2"],
-                node_states=["Running"],
-                max_results=100,
-                next_token="tok/+=",
-            )
-        ),
+        "list_nodes",
+        "ListNodesRequest",
+        {"region_id": "cn-hangzhou", "cluster_id": "c-1", "node_ids": ["i-1", "i-2"],
+         "node_states": ["Running"], "max_results": 100, "next_token": "tok/+="},
     ),
     (
         "ListComponentInstances",
-        lambda c, cr: c.list_component_instances(
-            models.ListComponentInstancesRequest(
-                region_id="cn-hangzhou",
-                cluster_id="c-1",
-                application_names=["HDFS", "YARN"],
-                component_names=["DataNode"],
-                component_states=["STARTED"],
-                node_names=["core1-1"],
-            ),
-            credentials=cr,
-        ),
-        lambda c: c.list_component_instances(
-            sdk_models.ListComponentInstancesRequest(
-                region_id="cn-hangzhou",
-                cluster_id="c-1",
-                application_names=["HDFS", "YARN"],
-                component_names=["DataNode"],
-                component_states=["STARTED"],
-                node_names=["core1-1"],
-            )
-        ),
+        "list_component_instances",
+        "ListComponentInstancesRequest",
+        {"region_id": "cn-hangzhou", "cluster_id": "c-1", "application_names": ["HDFS", "YARN"],
+         "component_names": ["DataNode"], "component_states": ["STARTED"], "node_names": ["core1-1"]},
     ),
-]
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("action", "ours_call", "sdk_call"), READS, ids=[r[0] for r in READS])
+@pytest.mark.parametrize(("action", "method", "request_class", "arguments"), READS, ids=[r[0] for r in READS])
 async def test_read_apis_match_sdk(
-    session: _RecordingSession,
-    action: str,
-    ours_call: Callable[[EmrClient, StaticCredentials], Any],
-    sdk_call: Callable[[SdkClient], Any],
+    session: _RecordingSession, action: str, method: str, request_class: str, arguments: dict[str, Any]
 ) -> None:
-    sdk = sdk_request(session, sdk_call)
-    ours = await our_request(ours_call)
+    sdk_req = getattr(sdk_models, request_class)(**arguments)
+    ours_req = getattr(models, request_class)(**arguments)
+    sdk = sdk_request(session, lambda c: getattr(c, method)(sdk_req))
+    ours = await our_request(lambda c, cr: getattr(c, method)(ours_req, credentials=cr))
     assert ours.headers["x-acs-action"] == action
     assert_same_wire(sdk, ours)
