@@ -163,23 +163,28 @@ in those namespaces and nowhere else: a ServiceAction in another namespace is no
 ### The phase is `Unknown`
 
 The call to RunApplicationAction may or may not have started the action (an `InternalError`, a
-timeout after the request was sent, a lost connection). emrops does not guess: calling again could
-restart production services twice. `status.lastError` and the `Stalled` condition say what
-happened. Open the cluster's operation history in the EMR console (or `GetOperation`) and:
+timeout after the request was sent, a lost connection, a reused signature nonce, an operation
+EMR no longer finds). emrops does not guess: calling again could restart production services
+twice. `status.lastError` and the `Stalled` condition say what happened. While it is `Unknown`
+the run keeps later overlapping ServiceActions on its cluster `Queued`, since its operation may
+be running. Open the cluster's operation history in the EMR console (or `GetOperation`) and:
 
-- if the action ran (or is running), leave the ServiceAction as it is (it records the attempt), or
-  delete it;
-- if nothing ran, ask for a new run:
+- if the action ran (or is running), or should not run: acknowledge it, which lets the queue go
+  on and keeps the record:
+  `kubectl annotate svcact NAME emrops.io/acknowledged-at="$(date -u +%FT%TZ)" --overwrite`;
+- if nothing ran and it should: ask for a new run:
   `kubectl annotate svcact NAME emrops.io/run-requested-at="$(date -u +%FT%TZ)" --overwrite`.
 
 ### The ServiceAction stays `Queued`
 
 Two actions on the same services of one cluster would collide (EMR answers
-`ConcurrentModification`), so emrops runs a ServiceAction only once every earlier unfinished
-ServiceAction on the same cluster **whose targets overlap its own** has finished (creation order,
-or the time a re-run was accepted). `status.waitingFor` names them (`namespace/name`). If one of
-them is `Unknown` or stalled, resolve that one first (see above); deleting it also releases the
-queue. Actions on other clusters, or on services that do not overlap, never wait.
+`ConcurrentModification`), so emrops runs a ServiceAction only once every earlier ServiceAction
+on the same cluster **whose targets overlap its own** no longer holds the cluster (creation
+order to the second, then namespace and name; a re-run by the time it was accepted).
+`status.waitingFor` names them (`namespace/name`). A run that is `Unknown`, or that failed its
+deadline while its EMR operation still runs, holds the cluster until you acknowledge it (see
+above) or its operation ends; a run waiting for its credentials holds nobody. Actions on other
+clusters, or on services that do not overlap, never wait.
 
 ### `Running` and `Stalled=True`: the operation waits for a person
 
@@ -210,7 +215,10 @@ def render_troubleshooting(table: Mapping[str, ErrorCode]) -> str:
         "\nEvery EMR error emrops knows, what it does about it, and what you should do. The error "
         "shows in `status.lastError` (code, message, request id, HTTP status), in the `Reconciling` "
         "or `Stalled` condition (with the reason below) and in an Event on the ServiceAction. A code "
-        "not listed here is treated by its HTTP status: 4xx as terminal, 5xx as ambiguous.\n"
+        "not listed here is treated by its HTTP status: 4xx as terminal, 5xx as ambiguous; except "
+        "that one which says it is throttling (HTTP 429, or `Throttling` in the code) is retried like "
+        "the throttling codes below. EMR's `x-acs-retry-after` header only sets how long emrops waits "
+        "before a retry: it never makes an error retryable.\n"
     )
     out.append("\n## What emrops does, by kind of error\n\n| Kind | What emrops does |\n|---|---|\n")
     for classification, text in WHAT_EMROPS_DOES.items():

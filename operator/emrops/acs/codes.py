@@ -12,7 +12,12 @@ Classification, in DESIGN.md's terms:
 - ``AMBIGUOUS``: the action may have run; never resubmit on our own.
 - ``TERMINAL``: nothing was done and retrying cannot help; the user must change something.
 
-Unknown codes fall back on their HTTP status: 4xx terminal, 5xx ambiguous.
+Unknown codes fall back on their HTTP status: 4xx terminal, 5xx ambiguous; except that an unknown
+code that says it is throttling (HTTP 429, or "Throttling" in the code, like the gateway's
+``Throttling.*`` family) is retried, because a throttled request is refused before anything runs.
+
+EMR's ``x-acs-retry-after`` header plays no part here: it says when to come back, not whether EMR
+acted (an ``InternalError`` may carry it), so it is only ever a delay hint.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class ErrorCode:
 
     ``message`` is EMR's template (``%s`` filled by whoever raises it); ``reason`` is the
     CamelCase condition reason and Event reason emrops uses; ``guidance`` tells the user what to do.
+    ``read_lag`` marks a "does not exist" that EMR may answer for a resource it created moments
+    ago (read-after-write lag): reading an operation just accepted, emrops reads it again for a
+    while before it concludes the operation is gone.
     """
 
     code: str
@@ -44,6 +52,7 @@ class ErrorCode:
     guidance: str
     throttling: bool = False
     seed: bool = True
+    read_lag: bool = False
 
 
 _R = Classification.RETRY
@@ -202,6 +211,7 @@ _ROWS: tuple[ErrorCode, ...] = (
         "The resource not found by %s.",
         "Check spec.regionId, spec.clusterId and the application, component and node names "
         "against the cluster.",
+        read_lag=True,
     ),
     ErrorCode(
         "InternalError",
@@ -281,13 +291,19 @@ _ROWS: tuple[ErrorCode, ...] = (
         "The request's x-acs-date is more than 15 minutes off: fix the clock of the operator's node (NTP).",
         seed=False,
     ),
+    # Ambiguous, not retryable: emrops signs every attempt with a fresh nonce, so a used nonce
+    # means this very request arrived twice (resent by a proxy or the network stack) and the
+    # other copy may have run. The gateway refusing this copy says nothing about that one.
     ErrorCode(
         "SignatureNonceUsed",
         400,
-        _R,
+        _A,
         "NonceReused",
         "Specified signature nonce was used already.",
-        "A request nonce was reused; emrops retries with a fresh nonce.",
+        "emrops signs every attempt with a fresh nonce, so another copy of this same signed "
+        "request (resent on the way, e.g. by a proxy) already reached EMR and may have started "
+        "the action. Check the cluster's operations in the EMR console, then set the "
+        "emrops.io/run-requested-at annotation to run again if nothing ran.",
         seed=False,
     ),
 )
@@ -300,11 +316,27 @@ def lookup(code: str) -> ErrorCode | None:
     return TABLE.get(code)
 
 
+def is_throttling(code: str | None, http_status: int | None) -> bool:
+    """Whether EMR refused the call for its rate: by the code's row when known.
+
+    A code the table does not list counts only when it says so itself: HTTP 429, or "Throttling"
+    in the code (Alibaba Cloud grows the ``Throttling.*`` family per product). Anything vaguer
+    (a retry-after header, a 503) would slow the shared rate limiter for errors that are not about
+    our rate at all.
+    """
+    row = TABLE.get(code or "")
+    if row is not None:
+        return row.throttling
+    return http_status == 429 or "Throttling" in (code or "")
+
+
 def classify(code: str | None, http_status: int | None) -> Classification:
     """How to treat an error: by its code when known, else by its HTTP status."""
     row = TABLE.get(code or "")
     if row is not None:
         return row.classification
+    if is_throttling(code, http_status):
+        return Classification.RETRY  # refused before anything ran, whatever the status
     if http_status is not None and http_status >= 500:
         return Classification.AMBIGUOUS
     return Classification.TERMINAL

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from emrops.api.reasons import Reason
 from emrops.api.status import Condition, Phase, RunStatus, format_time
 
 READY = "Ready"
@@ -30,13 +31,13 @@ STALLED = "Stalled"
 TYPES = (READY, RECONCILING, STALLED)
 
 _DEFAULT_REASONS: dict[Phase, str] = {
-    Phase.PENDING: "Pending",
-    Phase.QUEUED: "Queued",
-    Phase.SUBMITTING: "Submitting",
-    Phase.RUNNING: "Running",
-    Phase.SUCCEEDED: "Succeeded",
-    Phase.FAILED: "Failed",
-    Phase.UNKNOWN: "OutcomeUnknown",
+    Phase.PENDING: Reason.PENDING,
+    Phase.QUEUED: Reason.QUEUED,
+    Phase.SUBMITTING: Reason.SUBMITTING,
+    Phase.RUNNING: Reason.RUNNING,
+    Phase.SUCCEEDED: Reason.SUCCEEDED,
+    Phase.FAILED: Reason.FAILED,
+    Phase.UNKNOWN: Reason.OUTCOME_UNKNOWN,
 }
 
 

@@ -11,5 +11,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 #: Annotation whose new value asks for one new run of a finished ServiceAction.
 RUN_REQUESTED_AT = "emrops.io/run-requested-at"
 
+#: Annotation whose new value releases an Unknown run (or one followed past its deadline) from the
+#: cluster's queue, once a person has checked what EMR did.
+ACKNOWLEDGED_AT = "emrops.io/acknowledged-at"
+
 #: Most runs kept in ``status.history`` (the CRD's maxItems).
 HISTORY_LIMIT = 10

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -115,7 +115,7 @@ class Condition(_StatusModel):
 
 
 class RunStatus(_StatusModel):
-    """One ServiceAction's status. Immutable: derive a new one with ``model_copy(update=...)``."""
+    """One ServiceAction's status. Immutable: derive a new one with ``evolve(field=value, ...)``."""
 
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -134,6 +134,12 @@ class RunStatus(_StatusModel):
     run_requested_at: str | None = None
     run: int | None = None
     waiting_for: tuple[str, ...] | None = None
+    #: Attempts of this run that failed with a bounded-retry error (InvokeEcmError).
+    bounded_errors: int | None = None
+    #: The ``emrops.io/acknowledged-at`` value handled last (kept across runs, like runRequestedAt).
+    acknowledged_at: str | None = None
+    #: The run that value released from the cluster's queue (see ``holds_cluster``).
+    acknowledged_run: int | None = None
     history: tuple[HistoryEntry, ...] | None = None
     conditions: tuple[Condition, ...] = ()
     # Not CRD fields: carried in the conditions (see module docstring).
@@ -162,6 +168,13 @@ class RunStatus(_StatusModel):
             update={"reason": reason, "stalled": stalled is not None and stalled.status == "True"}
         )
 
+    def evolve(self, **changes: Unpack[StatusChanges]) -> RunStatus:
+        """A copy with ``changes``: keyword arguments, so mypy refuses a misspelt or mistyped field."""
+        unknown = set(changes) - set(type(self).model_fields)
+        if unknown:  # only reachable from untyped callers
+            raise TypeError(f"not RunStatus fields: {sorted(unknown)}")
+        return self.model_copy(update=dict(changes))
+
     def to_dict(self) -> dict[str, Any]:
         """The ``status`` dict to write: camelCase, None-free, conditions as they are."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -169,3 +182,32 @@ class RunStatus(_StatusModel):
     @property
     def finished(self) -> bool:
         return self.phase is not None and self.phase.finished
+
+
+class StatusChanges(TypedDict, total=False):
+    """The fields of ``RunStatus.evolve``: every field of ``RunStatus``, each optional."""
+
+    observed_generation: int | None
+    phase: Phase | None
+    message: str | None
+    operation_id: str | None
+    request_id: str | None
+    abn_instances: tuple[AbnInstanceStatus, ...] | None
+    operation: OperationStatus | None
+    progress: ProgressStatus | None
+    attempts: int | None
+    submitted_at: str | None
+    finished_at: str | None
+    start_time: str | None
+    next_attempt_at: str | None
+    last_error: LastError | None
+    run_requested_at: str | None
+    run: int | None
+    waiting_for: tuple[str, ...] | None
+    bounded_errors: int | None
+    acknowledged_at: str | None
+    acknowledged_run: int | None
+    history: tuple[HistoryEntry, ...] | None
+    conditions: tuple[Condition, ...]
+    reason: str | None
+    stalled: bool

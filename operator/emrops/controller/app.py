@@ -72,7 +72,7 @@ class Runtime:
         if settings.serve.metrics_port:
             metrics.serve(settings.serve.metrics_port)
         services = Services(
-            store=KubeApi(api_client),
+            store=KubeApi(api_client, namespaces=settings.watch.namespaces),
             emr=emr,
             default_credentials=DefaultChainCredentials(),
             limiter=RateLimiter(settings.rate_limit.qps, settings.rate_limit.burst),
@@ -81,6 +81,7 @@ class Runtime:
             policy=policy_of(settings),
             # The client's own deadline plus its wait for a free connection (pool timeout, 5 s).
             call_timeout=settings.emr.call_timeout + 10.0,
+            shutdown_grace=settings.shutdown.grace_seconds,
         )
         return cls(settings, api_client, emr, metrics, Supervisor(services))
 

@@ -32,6 +32,7 @@ def call_error(exc: BaseException, *, timeout: float | None = None) -> CallError
             request_id=exc.request_id,
             retry_after=exc.retry_after,
             throttling=exc.throttling,
+            read_lag=exc.read_lag,
         )
     if isinstance(exc, RequestNotSentError):
         return CallError(Classification.RETRY, "RequestNotSent", str(exc), "RequestNotSent")

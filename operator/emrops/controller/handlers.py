@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any, cast
 
 import kopf
@@ -30,6 +31,7 @@ from emrops.api.constants import GROUP, PLURAL, VERSION
 from emrops.controller import machine
 from emrops.controller.app import Runtime
 from emrops.controller.kube import Body
+from emrops.controller.labels import LabelRequirement, parse_label_selector
 from emrops.controller.settings import Settings
 
 logger = logging.getLogger("emrops.controller")
@@ -42,24 +44,27 @@ def post_event(body: Body, event: machine.Event) -> None:
 
 
 def label_filter(selector: str | None) -> dict[str, Any] | None:
-    """kopf's label filter for a Kubernetes label selector (``a=b``, ``a!=b``, ``a``, ``!a``)."""
-    if not selector:
+    """kopf's ``labels=`` filter for a label selector (``a=b``, ``a!=b``, ``a``, ``!a``; comma = and).
+
+    Every key gets one callable that applies all of its terms, so the Kubernetes semantics live in
+    ``LabelRequirement.matches``: ``a!=b`` matches objects without label a, and several terms on
+    one key all apply (kopf's value/PRESENT/ABSENT forms have no ``!=`` and one term per key).
+    """
+    if selector is None or not selector.strip():
         return None
-    found: dict[str, Any] = {}
-    for term in (t.strip() for t in selector.split(",")):
-        if not term:
-            continue
-        if "!=" in term:
-            key, value = (p.strip() for p in term.split("!=", 1))
-            found[key] = lambda v, _=None, bad=value: v != bad
-        elif "==" in term or "=" in term:
-            key, value = (p.strip() for p in term.replace("==", "=").split("=", 1))
-            found[key] = value
-        elif term.startswith("!"):
-            found[term[1:].strip()] = kopf.ABSENT
-        else:
-            found[term] = kopf.PRESENT
-    return found
+    by_key: dict[str, list[LabelRequirement]] = {}
+    for requirement in parse_label_selector(selector):
+        by_key.setdefault(requirement.key, []).append(requirement)
+    return {key: _label_test(tuple(terms)) for key, terms in by_key.items()}
+
+
+def _label_test(terms: tuple[LabelRequirement, ...]) -> Callable[..., bool]:
+    def label_matches(value: str | None, /, **_: Any) -> bool:
+        # kopf calls it as fn(the label's value or None, **the cause's kwargs) (body=, logger=, ...
+        # by keyword): the keyword arguments must be accepted, or every event raises TypeError.
+        return all(term.matches(value) for term in terms)
+
+    return label_matches
 
 
 def build_registry(settings: Settings) -> kopf.OperatorRegistry:

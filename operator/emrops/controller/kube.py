@@ -49,14 +49,68 @@ class ObjectStore(Protocol):
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str]: ...
 
+    async def list_cluster(self, region_id: str, cluster_id: str) -> list[dict[str, Any]]:
+        """Every watched ServiceAction on that EMR cluster, from a consistent (quorum) read."""
+        ...
+
 
 class KubeApi:
-    """``ObjectStore`` over a ``kubernetes_asyncio`` ApiClient (kubeconfig or in-cluster)."""
+    """``ObjectStore`` over a ``kubernetes_asyncio`` ApiClient (kubeconfig or in-cluster).
 
-    def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 30.0) -> None:
+    ``namespaces`` are the watched ones (empty: all), for ``list_cluster``.
+    """
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        namespaces: tuple[str, ...] = (),
+        request_timeout: float = 30.0,
+    ) -> None:
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
+        self._namespaces = namespaces
         self._timeout = request_timeout
+        #: Whether the apiserver serves the CRD's selectableFields (Kubernetes >= 1.31); learnt
+        #: from the first refusal, after which whole lists are filtered here.
+        self._field_selector = True
+
+    async def list_cluster(self, region_id: str, cluster_id: str) -> list[dict[str, Any]]:
+        # No resourceVersion: the apiserver answers from a quorum read (or a watch cache it has
+        # proven current), so an intent written before this call is in the answer.
+        found: list[dict[str, Any]] = []
+        for namespace in self._namespaces or (None,):
+            for item in await self._list(namespace, cluster_id):
+                spec = item.get("spec") or {}
+                if spec.get("clusterId") == cluster_id and spec.get("regionId") == region_id:
+                    found.append(item)
+        return found
+
+    async def _list(self, namespace: str | None, cluster_id: str) -> list[dict[str, Any]]:
+        selector = f"spec.clusterId={cluster_id}" if self._field_selector else None
+        try:
+            listing = await self._list_call(namespace, selector)
+        except ApiException as exc:
+            if exc.status != 400 or selector is None:
+                raise
+            self._field_selector = False  # an apiserver without selectableFields
+            listing = await self._list_call(namespace, None)
+        items: list[dict[str, Any]] = listing.get("items") or []
+        return items
+
+    async def _list_call(self, namespace: str | None, selector: str | None) -> dict[str, Any]:
+        extra: dict[str, Any] = {"_request_timeout": self._timeout}
+        if selector is not None:
+            extra["field_selector"] = selector
+        if namespace is None:
+            listing: dict[str, Any] = await self._custom.list_cluster_custom_object(
+                GROUP, VERSION, PLURAL, **extra
+            )
+        else:
+            listing = await self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, **extra
+            )
+        return listing
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         try:

@@ -1,23 +1,32 @@
 """The run state machine: from what we know of one ServiceAction, what to do next.
 
 Pure: no kopf, no httpx, no clock, no randomness, no I/O. ``decide(ctx, observation)`` takes the
-object as last read (``Context``: status, generation, re-run annotation, the time, a jitter draw)
-and what just happened (an ``Observation``) and returns a ``Decision``. The runner performs it and
+object as last read (``Context``: status, generation, annotations, the time, a jitter draw) and
+what just happened (an ``Observation``) and returns a ``Decision``. The runner performs it and
 comes back with the next observation. Every decision that changes something carries the whole
 new ``RunStatus`` (conditions are rendered later, by ``emrops.api.conditions``) and, for
-transitions, the Event to post.
+transitions, the Event to post. The runner writes that status conditioned on the
+resourceVersion of the very object the decision was made from, so a decision taken from a stale
+view can never land.
 
-Exactly once (DESIGN.md):
+Exactly once:
 
 - ``Submit`` carries the intent (``phase: Submitting``, attempt n, ``submittedAt``). The runner
-  writes it with a resourceVersion-conditioned patch and calls EMR only if that write won.
+  writes it conditionally, then checks the cluster's queue once more from a consistent read, and
+  calls EMR only if both hold. When that check finds a run it must wait for, the intent is
+  withdrawn (``Blocked``): no call was made, so going back to ``Queued`` is safe.
 - ``Accepted`` records ``operationId`` / ``requestId`` / ``abnInstances`` at once.
 - Found ``Submitting`` without ``operationId`` once the in-flight grace has passed (a crash,
   or another replica that died mid-call): the outcome is unknown, so ``Unknown`` + Stalled,
   and never a second call on our own. Only a new re-run annotation value starts another run.
 - Errors that prove nothing was done (RETRY) go back to ``Pending`` with a backoff; bounded ones
-  (RETRY_BOUNDED) at most ``Policy.bounded_attempts`` times; TERMINAL ends in ``Failed``;
-  AMBIGUOUS ends in ``Unknown``.
+  (RETRY_BOUNDED) at most ``Policy.bounded_attempts`` times (counted in ``boundedErrors``);
+  TERMINAL ends in ``Failed``; AMBIGUOUS ends in ``Unknown``.
+
+Holding the cluster (``holds_cluster``): a run keeps later overlapping runs on its cluster waiting
+while it is unfinished, while it is ``Unknown`` (its operation may be running), and after a
+deadline while its operation still runs (emrops keeps following it, slowly, to know when it
+ends). A person releases an ``Unknown`` run with the ``emrops.io/acknowledged-at`` annotation.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from datetime import datetime, timedelta
 
 from emrops.acs.codes import Classification
 from emrops.api.constants import HISTORY_LIMIT
+from emrops.api.reasons import Reason
 from emrops.api.status import (
     AbnInstanceStatus,
     HistoryEntry,
@@ -41,6 +51,10 @@ from emrops.api.status import (
     parse_time,
 )
 from emrops.controller.backoff import Backoff
+from emrops.emr.models import OperationState
+
+#: Operation states after which EMR changes nothing more.
+ENDED = frozenset({OperationState.COMPLETED, OperationState.FAILED})
 
 # --- inputs ---------------------------------------------------------------------------------
 
@@ -52,7 +66,7 @@ class Policy:
     backoff: Backoff = field(default_factory=Backoff)
     poll_initial: float = 2.0
     poll_max: float = 30.0
-    #: RETRY_BOUNDED errors (InvokeEcmError) end in Failed after this many attempts.
+    #: RETRY_BOUNDED errors (InvokeEcmError) end in Failed after this many of them in one run.
     bounded_attempts: int = 3
     #: A ``Submitting`` status younger than this may still be in flight in some worker (ours
     #: before a restart, or another replica's): wait before declaring the outcome unknown. It
@@ -60,6 +74,10 @@ class Policy:
     submit_grace: float = 60.0
     credentials_recheck: float = 15.0
     queue_recheck: float = 30.0
+    #: GetOperation may not find an operation for a while after RunApplicationAction returned it
+    #: (EMR's read-after-write lag): ``ResourceNotFound`` within this many seconds of the
+    #: submission is polled again; after it, the run is Unknown.
+    not_found_grace: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +88,10 @@ class Context:
     now: datetime
     created_at: datetime
     generation: int | None = None
+    #: The ``emrops.io/run-requested-at`` annotation's value.
     rerun_value: str | None = None
+    #: The ``emrops.io/acknowledged-at`` annotation's value.
+    ack_value: str | None = None
     deadline_seconds: int | None = None
     jitter: float = 0.5
     #: The interval the worker last waited between two GetOperation polls (None before the first).
@@ -80,7 +101,7 @@ class Context:
 
 @dataclass(frozen=True)
 class CallError:
-    """An EMR call's failure, as the machine needs it (built from ``emrops.emr.errors``)."""
+    """An EMR call's failure, as the machine needs it (built by ``emrops.controller.calls``)."""
 
     classification: Classification
     code: str
@@ -91,6 +112,8 @@ class CallError:
     request_id: str | None = None
     retry_after: float | None = None
     throttling: bool = False
+    #: A "not found" that may be EMR's read-after-write lag (the error table's ``read_lag``).
+    read_lag: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +121,7 @@ class OperationView:
     """What GetOperation told us about the run's operation."""
 
     operation_id: str
-    state: str  # emrops.emr.models.OperationState value
+    state: OperationState
     start_time: datetime | None = None
     end_time: datetime | None = None
     reason_code: str | None = None
@@ -112,7 +135,7 @@ class Look:
 
 @dataclass(frozen=True)
 class Gates:
-    """The checks made before submitting: whom we wait for, and whether credentials are usable."""
+    """The checks made before submitting: whether credentials are usable, whom we wait for."""
 
     waiting_for: tuple[str, ...] = ()
     credentials_problem: str | None = None
@@ -139,6 +162,21 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """The intent for ``run``/``attempt`` was written but EMR was not called; withdraw it.
+
+    ``waiting_for`` names the runs the consistent re-check found ahead of this one; when it is
+    empty, ``why`` says what else stopped the call (the operator is shutting down, the re-check
+    failed).
+    """
+
+    run: int
+    attempt: int
+    waiting_for: tuple[str, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class Polled:
     operation: OperationView
     progress: ProgressStatus | None = None
@@ -149,7 +187,7 @@ class PollFailed:
     error: CallError
 
 
-Observation = Look | Gates | Accepted | Refused | Polled | PollFailed
+Observation = Look | Gates | Accepted | Refused | Blocked | Polled | PollFailed
 
 # --- outputs --------------------------------------------------------------------------------
 
@@ -176,12 +214,12 @@ class Nothing(Decision):
 
 @dataclass(frozen=True)
 class Gate(Decision):
-    """Ready to submit: check the queue and the credentials, then decide again with ``Gates``."""
+    """Ready to submit: check the credentials and the queue, then decide again with ``Gates``."""
 
 
 @dataclass(frozen=True)
 class Submit(Decision):
-    """Write the intent (``status``) conditionally; only if that wins, call RunApplicationAction."""
+    """Write the intent (``status``) conditionally; only if that wins, re-check, then call."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +243,7 @@ class Retry(Wait):
 
 @dataclass(frozen=True)
 class Finish(Decision):
-    """The run ended (Succeeded or Failed): write ``status``; the worker stops."""
+    """The run needs no more work (Succeeded, Failed, released): write ``status``; stop."""
 
 
 @dataclass(frozen=True)
@@ -220,12 +258,67 @@ class Drop(Decision):
     why: str = ""
 
 
-# --- the machine ----------------------------------------------------------------------------
+# --- what a status means for others ---------------------------------------------------------
 
 UNKNOWN_GUIDANCE = (
     "EMR may or may not have started the action. Check the cluster's operations in the EMR console; "
-    "to run it (again), set the annotation emrops.io/run-requested-at to a new value."
+    "to run it (again), set the annotation emrops.io/run-requested-at to a new value; to let "
+    "overlapping runs on the cluster go on without running it again, set emrops.io/acknowledged-at."
 )
+
+
+def following(status: RunStatus) -> bool:
+    """A run that failed its deadline while its EMR operation still runs: emrops follows it on."""
+    if status.phase is not Phase.FAILED or status.reason != Reason.DEADLINE_EXCEEDED:
+        return False
+    if not status.operation_id or _released(status):
+        return False
+    state = status.operation.state if status.operation else None
+    return state not in ENDED
+
+
+def holds_cluster(status: RunStatus) -> bool:
+    """Whether this run keeps later overlapping runs on its cluster waiting.
+
+    Every unfinished run does, except one waiting for its credentials (it may wait forever, and
+    a run that cannot start must not stop others). A finished run does while its operation may
+    still be running: ``Unknown``, or past its deadline with the operation not yet ended, until
+    a person acknowledges it.
+    """
+    if not status.finished:
+        return not (status.phase is Phase.PENDING and status.reason == Reason.CREDENTIALS_MISSING)
+    if status.phase is Phase.UNKNOWN:
+        return not _released(status)
+    return following(status)
+
+
+def exclusive(status: RunStatus) -> bool:
+    """Whether the run blocks every overlapping run, earlier or later: its operation may be live."""
+    if status.phase in (Phase.SUBMITTING, Phase.RUNNING):
+        return True
+    return status.finished and holds_cluster(status)
+
+
+def needs_attention(status: RunStatus, rerun_value: str | None, ack_value: str | None = None) -> bool:
+    """Whether an object needs a worker: unfinished, a re-run or acknowledgement asked, or followed."""
+    if not status.finished:
+        return True
+    if rerun_value is not None and rerun_value != status.run_requested_at:
+        return True
+    if not holds_cluster(status):
+        return False
+    return following(status) or _ack_is_new(status, ack_value)
+
+
+def _released(status: RunStatus) -> bool:
+    return status.acknowledged_run is not None and status.acknowledged_run == (status.run or 1)
+
+
+def _ack_is_new(status: RunStatus, ack_value: str | None) -> bool:
+    return ack_value is not None and ack_value != status.acknowledged_at
+
+
+# --- the machine ----------------------------------------------------------------------------
 
 
 def decide(ctx: Context, observation: Observation) -> Decision:
@@ -239,18 +332,13 @@ def decide(ctx: Context, observation: Observation) -> Decision:
             return _accepted(ctx, observation)
         case Refused():
             return _refused(ctx, observation)
+        case Blocked():
+            return _blocked(ctx, observation)
         case Polled():
             return _polled(ctx, observation)
         case PollFailed():
             return _poll_failed(ctx, observation)
     raise TypeError(f"not an observation: {observation!r}")  # pragma: no cover
-
-
-def needs_attention(status: RunStatus, rerun_value: str | None) -> bool:
-    """Whether an object needs a worker: its run is not finished, or a re-run is asked for."""
-    if not status.finished:
-        return True
-    return rerun_value is not None and rerun_value != status.run_requested_at
 
 
 def reject(ctx: Context, reason: str, message: str) -> Decision:
@@ -264,12 +352,16 @@ def _look(ctx: Context) -> Decision:
     st = ctx.status
     if st.phase is None:
         return Wait(
-            status=_new_run(ctx, run=1, history=st.history, reason="Pending"),
-            event=Event("Pending", "Accepted; waiting to submit RunApplicationAction"),
+            status=_new_run(ctx, run=1, history=st.history, reason=Reason.PENDING),
+            event=Event(Reason.PENDING, "Accepted; waiting to submit RunApplicationAction"),
         )
     if st.finished:
         if _rerun_requested(ctx):
             return _start_rerun(ctx)
+        if holds_cluster(st) and _ack_is_new(st, ctx.ack_value):
+            return _acknowledge(ctx)
+        if following(st):
+            return Poll()
         return Nothing()
 
     if st.phase is Phase.SUBMITTING and not st.operation_id:
@@ -278,22 +370,25 @@ def _look(ctx: Context) -> Decision:
             return Wait(after=_seconds(in_flight_until - ctx.now))
         return _unknown(
             ctx,
-            "OutcomeUnknown",
+            Reason.OUTCOME_UNKNOWN,
             f"RunApplicationAction attempt {st.attempts or 1} was recorded as being submitted at "
             f"{st.submitted_at or 'an unknown time'}, but its answer was never recorded (the operator "
             f"stopped or lost the connection). {UNKNOWN_GUIDANCE}",
         )
 
-    deadline = _deadline(ctx)
-    if deadline is not None and ctx.now >= deadline:
-        return _deadline_exceeded(ctx)
-
     if st.phase in (Phase.RUNNING, Phase.SUBMITTING):
         if not st.operation_id:
             return _unknown(
-                ctx, "OutcomeUnknown", f"The status says Running but holds no operationId. {UNKNOWN_GUIDANCE}"
+                ctx,
+                Reason.OUTCOME_UNKNOWN,
+                f"The status says Running but holds no operationId. {UNKNOWN_GUIDANCE}",
             )
+        # Also at the deadline: the poll's answer decides, so an operation that completed in the
+        # last interval is reported Succeeded, not DeadlineExceeded.
         return Poll()
+
+    if _past_deadline(ctx):
+        return _deadline_exceeded(ctx)
 
     # Pending or Queued: wait out a backoff, else check the gates.
     not_before = parse_time(st.next_attempt_at)
@@ -306,59 +401,84 @@ def _gates(ctx: Context, gates: Gates) -> Decision:
     st = ctx.status
     if st.finished or st.phase not in (Phase.PENDING, Phase.QUEUED):
         return Drop(why=f"gates checked in phase {st.phase}")
-    if gates.waiting_for:
-        waiting = tuple(gates.waiting_for)
-        names = ", ".join(waiting)
-        queued = st.model_copy(
-            update={
-                "phase": Phase.QUEUED,
-                "waiting_for": waiting,
-                "reason": "Queued",
-                "stalled": False,
-                "message": f"Waiting for {names} (overlapping targets; runs go in creation order)",
-            }
-        )
-        changed = st.phase is not Phase.QUEUED or st.waiting_for != waiting
-        event = Event("Queued", f"Waiting for {names}") if changed else None
-        return Wait(
-            after=_capped(ctx, ctx.policy.queue_recheck), status=queued if changed else None, event=event
-        )
     if gates.credentials_problem:
-        pending = st.model_copy(
-            update={
-                "phase": Phase.PENDING,
-                "waiting_for": None,
-                "reason": "CredentialsMissing",
-                "stalled": False,
-                "message": f"{gates.credentials_problem}; checking again every "
-                f"{ctx.policy.credentials_recheck:.0f}s",
-            }
+        # Checked before the queue: a run that cannot start does not hold anyone's place.
+        pending = st.evolve(
+            phase=Phase.PENDING,
+            waiting_for=None,
+            reason=Reason.CREDENTIALS_MISSING,
+            stalled=False,
+            message=f"{gates.credentials_problem}; checking again every "
+            f"{ctx.policy.credentials_recheck:.0f}s",
         )
         changed = (
-            st.reason != "CredentialsMissing" or st.message != pending.message or st.phase != Phase.PENDING
+            st.reason != Reason.CREDENTIALS_MISSING
+            or st.message != pending.message
+            or st.phase != Phase.PENDING
         )
-        event = Event("CredentialsMissing", gates.credentials_problem, "Warning") if changed else None
+        event = Event(Reason.CREDENTIALS_MISSING, gates.credentials_problem, "Warning") if changed else None
         return Wait(
             after=_capped(ctx, ctx.policy.credentials_recheck),
             status=pending if changed else None,
             event=event,
         )
+    if gates.waiting_for:
+        return _queued(ctx, st, gates.waiting_for)
     attempt = (st.attempts or 0) + 1
-    intent = st.model_copy(
-        update={
-            "phase": Phase.SUBMITTING,
-            "attempts": attempt,
-            "submitted_at": format_time(ctx.now),
-            "next_attempt_at": None,
-            "waiting_for": None,
-            "reason": "Submitting",
-            "stalled": False,
-            "message": f"Calling RunApplicationAction (attempt {attempt})",
-        }
+    intent = st.evolve(
+        phase=Phase.SUBMITTING,
+        attempts=attempt,
+        submitted_at=format_time(ctx.now),
+        next_attempt_at=None,
+        waiting_for=None,
+        reason=Reason.SUBMITTING,
+        stalled=False,
+        message=f"Calling RunApplicationAction (attempt {attempt})",
     )
     return Submit(
-        status=intent, event=Event("Submitting", f"Calling RunApplicationAction (attempt {attempt})")
+        status=intent, event=Event(Reason.SUBMITTING, f"Calling RunApplicationAction (attempt {attempt})")
     )
+
+
+def _queued(ctx: Context, base: RunStatus, waiting_for: tuple[str, ...]) -> Wait:
+    """Wait in the queue behind ``waiting_for``; ``base`` is the status to derive it from."""
+    names = ", ".join(waiting_for)
+    queued = base.evolve(
+        phase=Phase.QUEUED,
+        waiting_for=waiting_for,
+        reason=Reason.QUEUED,
+        stalled=False,
+        message=f"Waiting for {names} (overlapping targets; runs go in creation order)",
+    )
+    st = ctx.status
+    moved = base is not st or st.phase is not Phase.QUEUED or st.waiting_for != waiting_for
+    event = Event(Reason.QUEUED, f"Waiting for {names}") if moved else None
+    return Wait(after=_capped(ctx, ctx.policy.queue_recheck), status=queued if moved else None, event=event)
+
+
+def _blocked(ctx: Context, blocked: Blocked) -> Decision:
+    st = ctx.status
+    if (
+        st.phase is not Phase.SUBMITTING
+        or st.operation_id
+        or (st.run or 1) != blocked.run
+        or (st.attempts or 0) != blocked.attempt
+    ):
+        return Drop(why="the intent to withdraw is no longer the status")
+    # No call was made for this attempt: take it back as if it had never been written.
+    withdrawn = st.evolve(attempts=blocked.attempt - 1, submitted_at=None)
+    if blocked.waiting_for:
+        return _queued(ctx, withdrawn, blocked.waiting_for)
+    retry_in = _capped(ctx, ctx.policy.backoff.delay(1, ctx.jitter))
+    pending = withdrawn.evolve(
+        phase=Phase.PENDING,
+        waiting_for=None,
+        next_attempt_at=format_time(ctx.now + timedelta(seconds=retry_in)),
+        reason=Reason.PENDING,
+        stalled=False,
+        message=f"RunApplicationAction was not called ({blocked.why}); trying again",
+    )
+    return Wait(after=retry_in, status=pending)
 
 
 def _accepted(ctx: Context, result: Accepted) -> Decision:
@@ -373,18 +493,16 @@ def _accepted(ctx: Context, result: Accepted) -> Decision:
     message = f"EMR operation {result.operation_id} is running"
     if abn:
         message += f"; abnormal instances: {', '.join(a.node_name or a.node_id for a in abn)}"
-    running = st.model_copy(
-        update={
-            "phase": Phase.RUNNING,
-            "operation_id": result.operation_id,
-            "request_id": result.request_id or None,
-            "abn_instances": abn,
-            "next_attempt_at": None,
-            "finished_at": None,
-            "reason": "Running",
-            "stalled": False,
-            "message": message,
-        }
+    running = st.evolve(
+        phase=Phase.RUNNING,
+        operation_id=result.operation_id,
+        request_id=result.request_id or None,
+        abn_instances=abn,
+        next_attempt_at=None,
+        finished_at=None,
+        reason=Reason.RUNNING,
+        stalled=False,
+        message=message,
     )
     event_text = f"RunApplicationAction accepted: operation {result.operation_id}"
     if result.request_id:
@@ -392,7 +510,7 @@ def _accepted(ctx: Context, result: Accepted) -> Decision:
     return Wait(
         after=_capped(ctx, ctx.policy.poll_initial),
         status=running,
-        event=Event("Submitted", event_text),
+        event=Event(Reason.SUBMITTED, event_text),
         poll_interval=ctx.policy.poll_initial,
     )
 
@@ -409,33 +527,33 @@ def _refused(ctx: Context, result: Refused) -> Decision:
         guidance = err.guidance or UNKNOWN_GUIDANCE
         return _unknown(
             ctx,
-            "OutcomeUnknown",
+            Reason.OUTCOME_UNKNOWN,
             f"The outcome of RunApplicationAction is unknown ({described}). {guidance}",
             last_error,
         )
     if cls is Classification.TERMINAL:
         return _failed(ctx, err.reason, _with_guidance(described, err.guidance), last_error)
     attempts = st.attempts or 1
-    if cls is Classification.RETRY_BOUNDED and attempts >= ctx.policy.bounded_attempts:
+    bounded = (st.bounded_errors or 0) + (1 if cls is Classification.RETRY_BOUNDED else 0)
+    if cls is Classification.RETRY_BOUNDED and bounded >= ctx.policy.bounded_attempts:
         return _failed(
             ctx,
             err.reason,
-            _with_guidance(f"{described} (after {attempts} attempts)", err.guidance),
+            _with_guidance(f"{described} ({bounded} times in this run)", err.guidance),
             last_error,
         )
     delay = _capped(ctx, ctx.policy.backoff.delay(attempts, ctx.jitter, floor=err.retry_after))
     retry_at = ctx.now + timedelta(seconds=delay)
-    pending = st.model_copy(
-        update={
-            "phase": Phase.PENDING,
-            "last_error": last_error,
-            "next_attempt_at": format_time(retry_at),
-            "reason": err.reason,
-            "stalled": False,
-            "message": f"Attempt {attempts} failed with {described}; retrying in {delay:.1f}s",
-        }
+    pending = st.evolve(
+        phase=Phase.PENDING,
+        last_error=last_error,
+        bounded_errors=bounded or None,
+        next_attempt_at=format_time(retry_at),
+        reason=err.reason,
+        stalled=False,
+        message=f"Attempt {attempts} failed with {described}; retrying in {delay:.1f}s",
     )
-    event_reason = "Throttled" if err.throttling else "Retrying"
+    event_reason = Reason.THROTTLED if err.throttling else Reason.RETRYING
     return Retry(
         after=delay,
         status=pending,
@@ -443,120 +561,151 @@ def _refused(ctx: Context, result: Refused) -> Decision:
     )
 
 
-def _polled(ctx: Context, polled: Polled) -> Decision:
-    st = ctx.status
-    op = polled.operation
-    if st.phase is not Phase.RUNNING or op.operation_id != st.operation_id:
-        return Drop(why=f"poll result for {op.operation_id} in phase {st.phase}")
-    reason_status = (
+def _operation_status(op: OperationView) -> OperationStatus:
+    reason = (
         StateChangeReasonStatus(code=op.reason_code, message=op.reason_message)
         if op.reason_code or op.reason_message
         else None
     )
-    operation = OperationStatus(
-        state=op.state,
+    return OperationStatus(
+        state=op.state.value,
         start_time=format_time(op.start_time) if op.start_time else None,
         end_time=format_time(op.end_time) if op.end_time else None,
-        state_change_reason=reason_status,
+        state_change_reason=reason,
     )
+
+
+def _polled(ctx: Context, polled: Polled) -> Decision:
+    st = ctx.status
+    op = polled.operation
+    if op.operation_id != st.operation_id:
+        return Drop(why=f"poll result for {op.operation_id}, status holds {st.operation_id}")
+    if following(st):
+        return _followed(ctx, op)
+    if st.phase is not Phase.RUNNING:
+        return Drop(why=f"poll result for {op.operation_id} in phase {st.phase}")
+    operation = _operation_status(op)
     progress = polled.progress or st.progress
-    update: dict[str, object] = {"operation": operation, "progress": progress, "last_error": st.last_error}
     cause = f"{op.reason_code}: {op.reason_message}" if op.reason_code else (op.reason_message or "")
 
-    if op.state == "COMPLETED":
+    if op.state is OperationState.COMPLETED:
         if progress is not None and progress.total:
+            done_count = progress.total - progress.failed
             progress = progress.model_copy(
                 update={
-                    "done": progress.total - progress.failed,
-                    "message": _progress_message(
-                        progress.total - progress.failed, progress.total, progress.failed
-                    ),
+                    "done": done_count,
+                    "message": _progress_message(done_count, progress.total, progress.failed),
                 }
             )
-        done = st.model_copy(
-            update={
-                **update,
-                "progress": progress,
-                "phase": Phase.SUCCEEDED,
-                "finished_at": format_time(ctx.now),
-                "reason": "Succeeded",
-                "stalled": False,
-                "message": f"EMR operation {op.operation_id} completed",
-            }
+        done = st.evolve(
+            operation=operation,
+            progress=progress,
+            phase=Phase.SUCCEEDED,
+            finished_at=format_time(ctx.now),
+            reason=Reason.SUCCEEDED,
+            stalled=False,
+            message=f"EMR operation {op.operation_id} completed",
         )
-        return Finish(status=done, event=Event("Succeeded", f"EMR operation {op.operation_id} completed"))
-    if op.state == "FAILED":
+        return Finish(
+            status=done, event=Event(Reason.SUCCEEDED, f"EMR operation {op.operation_id} completed")
+        )
+    if op.state is OperationState.FAILED:
         text = f"EMR operation {op.operation_id} failed" + (f": {cause}" if cause else "")
-        failed = st.model_copy(
-            update={
-                **update,
-                "phase": Phase.FAILED,
-                "finished_at": format_time(ctx.now),
-                "reason": op.reason_code or "OperationFailed",
-                "stalled": True,
-                "message": text + ". Check the operation in the EMR console.",
-            }
+        failed = st.evolve(
+            operation=operation,
+            progress=progress,
+            phase=Phase.FAILED,
+            finished_at=format_time(ctx.now),
+            reason=op.reason_code or Reason.OPERATION_FAILED,
+            stalled=True,
+            message=text + ". Check the operation in the EMR console.",
         )
-        return Finish(status=failed, event=Event("Failed", text, "Warning"))
-    if op.state == "HUMAN_PROCESSING":
+        return Finish(status=failed, event=Event(Reason.FAILED, text, "Warning"))
+    if _past_deadline(ctx):
+        return _deadline_exceeded(ctx, st.evolve(operation=operation, progress=progress))
+    if op.state is OperationState.HUMAN_PROCESSING:
         text = (
             f"EMR operation {op.operation_id} is waiting for a person (HUMAN_PROCESSING)"
             + (f": {cause}" if cause else "")
             + ". Resolve it in the EMR console; emrops keeps following the operation."
         )
-        stalled = st.model_copy(
-            update={**update, "reason": "HumanProcessing", "stalled": True, "message": text}
+        stalled = st.evolve(
+            operation=operation, progress=progress, reason=Reason.HUMAN_PROCESSING, stalled=True, message=text
         )
-        alert = None if st.reason == "HumanProcessing" else Event("HumanProcessing", text, "Warning")
+        alert = (
+            None if st.reason == Reason.HUMAN_PROCESSING else Event(Reason.HUMAN_PROCESSING, text, "Warning")
+        )
         slow = ctx.policy.poll_max
         return _wait_if_changed(ctx, stalled, alert, _capped(ctx, slow), slow)
 
-    # IN_PROGRESS (or a state we do not know: keep following it).
+    # IN_PROGRESS.
     interval = _next_interval(ctx)
     message = f"EMR operation {op.operation_id} is running"
     if progress is not None and progress.message:
         message += f": {progress.message}"
-    running = st.model_copy(update={**update, "reason": "Running", "stalled": False, "message": message})
+    running = st.evolve(
+        operation=operation, progress=progress, reason=Reason.RUNNING, stalled=False, message=message
+    )
     event: Event | None = None
     if st.stalled:
-        event = Event("Running", f"EMR operation {op.operation_id} is progressing again")
+        event = Event(Reason.RUNNING, f"EMR operation {op.operation_id} is progressing again")
     elif progress is not None and progress != st.progress and progress.message:
-        event = Event("Progress", progress.message)
+        event = Event(Reason.PROGRESS, progress.message)
     return _wait_if_changed(ctx, running, event, _capped(ctx, interval), interval)
+
+
+def _followed(ctx: Context, op: OperationView) -> Decision:
+    """A poll of an operation followed after the run's deadline: record its state until it ends."""
+    st = ctx.status
+    updated = st.evolve(operation=_operation_status(op))
+    if op.state in ENDED:
+        text = (
+            f"EMR operation {op.operation_id} ended ({op.state.value}) after the run's deadline; "
+            "overlapping runs on the cluster may go on"
+        )
+        return Finish(status=updated, event=Event(Reason.OPERATION_ENDED, text))
+    slow = ctx.policy.poll_max  # never capped: the deadline has passed already
+    return Wait(after=slow, status=updated if updated != st else None, poll_interval=slow)
 
 
 def _poll_failed(ctx: Context, failed: PollFailed) -> Decision:
     st = ctx.status
+    err = failed.error
+    if following(st):
+        slow = ctx.policy.poll_max
+        return Retry(after=slow, poll_interval=slow)
     if st.phase is not Phase.RUNNING:
         return Drop(why=f"poll error in phase {st.phase}")
-    err = failed.error
+    if _past_deadline(ctx):
+        return _deadline_exceeded(ctx)
     described = f"{err.code}: {err.message}"
-    if err.code == "ResourceNotFound":
+    if err.read_lag:
+        lag_until = _submitted_at(ctx) + timedelta(seconds=ctx.policy.not_found_grace)
+        if ctx.now < lag_until:
+            # Maybe only EMR's read-after-write lag: the operation was accepted a moment ago.
+            interval = _next_interval(ctx)
+            return Retry(
+                after=_capped(ctx, interval),
+                status=st.evolve(last_error=_last_error(ctx, err)),
+                poll_interval=interval,
+            )
         # EMR no longer knows an operation it accepted (or its cluster): no later poll can tell
         # how it ended, so stop polling and hand the decision to a human instead of waiting forever.
         text = (
             f"EMR no longer finds operation {st.operation_id} ({described}); whether it finished is "
-            "unknown: check the services in the EMR console, then set the annotation "
-            "emrops.io/run-requested-at to a new value if the action must run again"
+            f"unknown. {UNKNOWN_GUIDANCE}"
         )
-        return _unknown(ctx, "OperationNotFound", text, _last_error(ctx, err))
+        return _unknown(ctx, Reason.OPERATION_NOT_FOUND, text, _last_error(ctx, err))
     if err.classification is Classification.TERMINAL:
         # The operation runs on in EMR whatever we can read: stay Running, but say we are stuck.
         text = _with_guidance(f"Cannot read EMR operation {st.operation_id} ({described})", err.guidance)
-        stalled = st.model_copy(
-            update={
-                "last_error": _last_error(ctx, err),
-                "reason": err.reason,
-                "stalled": True,
-                "message": text,
-            }
-        )
+        stalled = st.evolve(last_error=_last_error(ctx, err), reason=err.reason, stalled=True, message=text)
         event = None if st.reason == err.reason and st.stalled else Event(err.reason, text, "Warning")
         slow = ctx.policy.poll_max
         return Wait(after=_capped(ctx, slow), status=stalled, event=event, poll_interval=slow)
     interval = max(_next_interval(ctx), err.retry_after or 0.0)
-    retrying = st.model_copy(update={"last_error": _last_error(ctx, err)})
-    event = Event("Throttled", f"GetOperation: {described}", "Warning") if err.throttling else None
+    retrying = st.evolve(last_error=_last_error(ctx, err))
+    event = Event(Reason.THROTTLED, f"GetOperation: {described}", "Warning") if err.throttling else None
     return Retry(after=_capped(ctx, interval), status=retrying, event=event, poll_interval=interval)
 
 
@@ -601,11 +750,21 @@ def _start_rerun(ctx: Context) -> Decision:
     history = (*(st.history or ()), entry)[-HISTORY_LIMIT:]
     run = (st.run or 1) + 1
     return Wait(
-        status=_new_run(ctx, run=run, history=history, reason="RerunRequested"),
+        status=_new_run(ctx, run=run, history=history, reason=Reason.RERUN_REQUESTED),
         event=Event(
-            "RerunRequested", f"Run {run} requested ({ctx.rerun_value}); run {run - 1} was {st.phase}"
+            Reason.RERUN_REQUESTED, f"Run {run} requested ({ctx.rerun_value}); run {run - 1} was {st.phase}"
         ),
     )
+
+
+def _acknowledge(ctx: Context) -> Decision:
+    st = ctx.status
+    released = st.evolve(acknowledged_at=ctx.ack_value, acknowledged_run=st.run or 1)
+    text = (
+        f"Acknowledged ({ctx.ack_value}): run {st.run or 1} no longer holds the cluster's queue; "
+        f"it stays {st.phase.value if st.phase else 'as it is'}"
+    )
+    return Finish(status=released, event=Event(Reason.ACKNOWLEDGED, text))
 
 
 def _new_run(ctx: Context, *, run: int, history: tuple[HistoryEntry, ...] | None, reason: str) -> RunStatus:
@@ -613,9 +772,11 @@ def _new_run(ctx: Context, *, run: int, history: tuple[HistoryEntry, ...] | None
         phase=Phase.PENDING,
         run=run,
         run_requested_at=ctx.rerun_value,
-        # Microseconds: the per-cluster queue orders runs accepted within the same second by it.
+        # Microseconds: the per-cluster queue orders re-runs accepted within the same second by it.
         start_time=format_time_precise(ctx.now),
         attempts=0,
+        # The value handled stays, so an old acknowledgement never releases a new run.
+        acknowledged_at=ctx.status.acknowledged_at,
         history=history,
         reason=reason,
         message=f"Run {run} accepted; waiting to submit RunApplicationAction",
@@ -634,6 +795,11 @@ def _deadline(ctx: Context) -> datetime | None:
     return start + timedelta(seconds=ctx.deadline_seconds)
 
 
+def _past_deadline(ctx: Context) -> bool:
+    deadline = _deadline(ctx)
+    return deadline is not None and ctx.now >= deadline
+
+
 def _capped(ctx: Context, after: float) -> float:
     """``after``, but no later than the deadline (so we wake up to enforce it)."""
     deadline = _deadline(ctx)
@@ -642,46 +808,54 @@ def _capped(ctx: Context, after: float) -> float:
     return max(0.0, min(after, _seconds(deadline - ctx.now)))
 
 
-def _deadline_exceeded(ctx: Context) -> Decision:
-    st = ctx.status
+def _deadline_exceeded(ctx: Context, base: RunStatus | None = None) -> Decision:
+    st = base or ctx.status
     text = f"The run did not finish within activeDeadlineSeconds ({ctx.deadline_seconds}s)"
     if st.operation_id:
         text += (
-            f"; EMR operation {st.operation_id} may still be running: emrops stopped following it, "
-            "check it in the EMR console"
+            f"; EMR operation {st.operation_id} may still be running (EMR does not cancel it): emrops "
+            "follows it until it ends and keeps overlapping runs on the cluster waiting until then"
         )
-    return _failed(ctx, "DeadlineExceeded", text, st.last_error)
+    failed = _failed_status(ctx, st, Reason.DEADLINE_EXCEEDED, text, st.last_error)
+    event = Event(Reason.FAILED, text, "Warning")
+    if following(failed):
+        slow = ctx.policy.poll_max
+        return Wait(after=slow, status=failed, event=event, poll_interval=slow)
+    return Finish(status=failed, event=event)
+
+
+def _failed_status(
+    ctx: Context, base: RunStatus, reason: str, message: str, last_error: LastError | None
+) -> RunStatus:
+    return base.evolve(
+        phase=Phase.FAILED,
+        last_error=last_error,
+        finished_at=format_time(ctx.now),
+        next_attempt_at=None,
+        waiting_for=None,
+        reason=reason,
+        stalled=True,
+        message=message,
+    )
 
 
 def _failed(ctx: Context, reason: str, message: str, last_error: LastError | None) -> Finish:
-    failed = ctx.status.model_copy(
-        update={
-            "phase": Phase.FAILED,
-            "last_error": last_error,
-            "finished_at": format_time(ctx.now),
-            "next_attempt_at": None,
-            "waiting_for": None,
-            "reason": reason,
-            "stalled": True,
-            "message": message,
-        }
-    )
-    return Finish(status=failed, event=Event("Failed", message, "Warning"))
+    failed = _failed_status(ctx, ctx.status, reason, message, last_error)
+    return Finish(status=failed, event=Event(Reason.FAILED, message, "Warning"))
 
 
 def _unknown(ctx: Context, reason: str, message: str, last_error: LastError | None = None) -> Stall:
-    unknown = ctx.status.model_copy(
-        update={
-            "phase": Phase.UNKNOWN,
-            "last_error": last_error or ctx.status.last_error,
-            "finished_at": format_time(ctx.now),
-            "next_attempt_at": None,
-            "reason": reason,
-            "stalled": True,
-            "message": message,
-        }
+    unknown = ctx.status.evolve(
+        phase=Phase.UNKNOWN,
+        last_error=last_error or ctx.status.last_error,
+        finished_at=format_time(ctx.now),
+        next_attempt_at=None,
+        waiting_for=None,
+        reason=reason,
+        stalled=True,
+        message=message,
     )
-    return Stall(status=unknown, event=Event("OutcomeUnknown", message, "Warning"))
+    return Stall(status=unknown, event=Event(Reason.OUTCOME_UNKNOWN, message, "Warning"))
 
 
 def _last_error(ctx: Context, err: CallError) -> LastError:

@@ -1,24 +1,34 @@
 """Workers: one asyncio task per ServiceAction whose run needs attention.
 
 The ``Supervisor`` is fed every watch event (``observe``), the initial listing included. It starts
-a ``Worker`` for an object whose run is not finished (or whose re-run annotation has a new value),
-hands it newer bodies, wakes queued workers when something changes on their cluster, and cancels
-a worker when its object is deleted. It also keeps the per-cluster queue (a ``queue.Book`` of the
-unfinished objects, which the workers read as ``Services.queue``). Finished objects cost nothing:
-no task, no timer, no finalizer, no queue entry.
+a ``Worker`` for an object whose run needs attention (``machine.needs_attention``), hands it newer
+bodies, wakes queued workers when something changes on their cluster, and cancels a worker when
+its object is deleted. It also keeps the per-cluster queue (a ``queue.Book`` of the objects that
+hold a cluster, which the workers read as ``Services.queue``). Finished objects cost nothing: no
+task, no timer, no finalizer, no queue entry.
 
-Startup ordering: the first queue decision must see every object that already exists, or a
-younger run could be submitted ahead of an older one it overlaps. The initial listing arrives as
-separate events, so the supervisor holds a ``settled`` barrier, set once no new object has been
-seen for ``Services.settle_seconds`` after the first event (or ``settle_max`` after it at the
-latest); a worker writes its initial status at once but waits for the barrier before its first
-queue check.
+Startup ordering: the first queue decision should see every object that already exists, so the
+supervisor holds a ``settled`` barrier, set once no new object has been seen for
+``Services.settle_seconds`` after the first event (or ``settle_max`` after it at the latest); a
+worker writes its initial status at once but waits for the barrier before its first queue check.
 
 A worker loops: read the status, ask the state machine (``machine.decide``), perform the decision
-(a conditional status write, an EMR call, a wait), repeat, and exit once the run is finished.
-Every status write goes through ``kube.write_status`` (merge patch conditioned on the
-resourceVersion; a 409 means "re-read and decide again"). The worker never calls
-RunApplicationAction unless its intent write won.
+(a conditional status write, an EMR call, a wait), repeat, and exit once nothing is left to do.
+Three rules keep every run's RunApplicationAction to one call, whatever the interleaving:
+
+1. Every status write goes through ``kube.write_status`` conditioned on the resourceVersion of
+   the body the decision was made from (its *basis*), never of a newer body that arrived while
+   the worker waited: a 409 means "re-read and decide again".
+2. The rate limiter's token is taken before the Submit decision is made, so the intent (and its
+   ``submittedAt``) is written just before the call, not before a long wait.
+3. After the intent wins, the queue is checked again from a consistent read of the cluster's
+   objects (``ObjectStore.list_cluster``): an overlapping run the watch had not shown yet makes
+   the worker withdraw its intent instead of calling (``machine.Blocked``).
+
+A worker stops for good when its object is gone (404): the supervisor then drops it from the
+queue even if the DELETED event never arrives (a re-list after 410 Gone, a label removed under
+``--label-selector``). On shutdown (``Supervisor.stop``) no new intent is written, and a call
+already in flight is allowed ``Services.shutdown_grace`` seconds to finish and be recorded.
 """
 
 from __future__ import annotations
@@ -26,41 +36,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pydantic
 
 from emrops.acs.codes import Classification
-from emrops.api.constants import RUN_REQUESTED_AT
+from emrops.api.constants import ACKNOWLEDGED_AT, RUN_REQUESTED_AT
+from emrops.api.reasons import Reason
 from emrops.api.spec import ServiceActionSpec
 from emrops.api.status import Phase, ProgressStatus, RunStatus, parse_time
 from emrops.api.targets import targets_of
-from emrops.controller import machine, queue
-from emrops.controller.calls import call_error, describe_credentials, naming_credentials
+from emrops.controller import credentials, machine, queue
+from emrops.controller.calls import call_error, naming_credentials
 from emrops.controller.kube import Body, Conflict, Gone, ObjectStore, SecretUnreadable, write_status
 from emrops.controller.metrics import Metrics
 from emrops.controller.progress import InstanceState, ProgressTracker, trackable
-from emrops.controller.ratelimit import LimiterKey, RateLimiter
-from emrops.emr.credentials import CredentialsProvider, StaticCredentials
+from emrops.controller.ratelimit import RateLimiter
+from emrops.emr.credentials import CredentialsProvider
 from emrops.emr.errors import CredentialsError, EmrError
 from emrops.emr.models import (
     ComponentInstance,
     GetOperationRequest,
     GetOperationResponse,
     ListComponentInstancesRequest,
+    OperationState,
     RunApplicationActionRequest,
     RunApplicationActionResponse,
 )
 
 logger = logging.getLogger("emrops.controller")
 
-#: Keys of a credentials Secret.
-ACCESS_KEY_ID = "accessKeyId"
-ACCESS_KEY_SECRET = "accessKeySecret"  # noqa: S105 - a key name, not a secret
-SECURITY_TOKEN = "securityToken"  # noqa: S105 - a key name, not a secret
+T = TypeVar("T")
 
 
 class EmrApi(Protocol):
@@ -81,6 +90,7 @@ class EmrApi(Protocol):
 
 EmitFn = Callable[[Body, machine.Event], None]
 QueueView = Callable[[queue.ClusterKey], Iterable[queue.QueueEntry]]
+Reconcile = Callable[[queue.ClusterKey, list[dict[str, Any]]], None]
 
 
 def _utc_now() -> datetime:
@@ -101,8 +111,16 @@ class Services:
     #: Overall seconds for one EMR call (on top of the client's own deadline).
     call_timeout: float = 35.0
     credentials_timeout: float = 20.0
+    #: On shutdown, how long a RunApplicationAction in flight may take to finish and be recorded.
+    shutdown_grace: float = 20.0
+    #: A worker that heard nothing of its object for this long re-reads it before its next poll,
+    #: so a deletion the watch never reported (a re-list after 410, a label removed under
+    #: --label-selector) stops it within this bound instead of when its operation ends.
+    exists_recheck: float = 60.0
     #: The per-cluster queue as the workers read it; the ``Supervisor`` puts its ``queue.Book`` here.
     queue: QueueView = lambda _key: ()
+    #: Feeds a consistent listing of one cluster's objects back into the queue (the supervisor's).
+    reconcile: Reconcile = lambda _key, _bodies: None
     #: Startup barrier: the initial listing is over once no new object was seen for this long...
     settle_seconds: float = 1.0
     #: ... or this long after the first event at the latest (a stream of creations never ends it).
@@ -121,13 +139,24 @@ def _ref(body: Body) -> str:
     return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
-def _rerun_value(body: Body) -> str | None:
-    value = (_meta(body).get("annotations") or {}).get(RUN_REQUESTED_AT)
+def _annotation(body: Body, key: str) -> str | None:
+    value = (_meta(body).get("annotations") or {}).get(key)
     return None if value is None else str(value)
 
 
 def needs_worker(body: Body) -> bool:
-    return machine.needs_attention(RunStatus.from_dict(body.get("status")), _rerun_value(body))
+    return machine.needs_attention(
+        RunStatus.from_dict(body.get("status")),
+        _annotation(body, RUN_REQUESTED_AT),
+        _annotation(body, ACKNOWLEDGED_AT),
+    )
+
+
+def _version(body: Body) -> int | None:
+    try:
+        return int(_meta(body)["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _newer(candidate: Body, current: Body) -> bool:
@@ -135,34 +164,46 @@ def _newer(candidate: Body, current: Body) -> bool:
 
     resourceVersions are opaque by contract but etcd revisions (integers) in practice; when they
     are not integers, take the candidate. Correctness never rests on this: every write is
-    conditional, so a stale body only costs a 409 and a re-read.
+    conditioned on the body its decision came from, so a stale body only costs a 409.
     """
-    try:
-        return int(_meta(candidate)["resourceVersion"]) >= int(_meta(current)["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return True
+    new, old = _version(candidate), _version(current)
+    return new is None or old is None or new >= old
 
 
 class Worker:
-    """Drives one ServiceAction's run to its end (see the module docstring)."""
+    """Drives one ServiceAction's run (see the module docstring)."""
 
-    def __init__(self, services: Services, body: Body, settled: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        body: Body,
+        settled: asyncio.Event | None = None,
+        draining: asyncio.Event | None = None,
+    ) -> None:
         self.services = services
         #: Set once the supervisor has seen the initial listing; no queue check before that.
         self.settled = settled
+        #: Set when the operator shuts down: no new intent is written.
+        self.draining = draining or asyncio.Event()
         self.body: Body = body
         self.poll_interval: float | None = None
-        self.provider: CredentialsProvider | None = None
-        self.limiter_key: LimiterKey | None = None
-        #: Where the credentials came from, for messages (never a secret).
-        self.credentials_source: str | None = None
+        self.creds: credentials.Resolved | None = None
         self.tracker: ProgressTracker | None = None
+        #: The object is gone (404): the worker stopped for good.
+        self.gone = False
+        #: Between the intent write and the recording of RunApplicationAction's answer.
+        self.in_flight = False
         self.wakeable = False
         self._wake = asyncio.Event()
+        #: Loop time of the last consistent check of a queue the book says we wait in.
+        self._queue_checked = float("-inf")
+        #: Loop time we last had proof the object exists (a watch event, a write, a read).
+        self._seen_at = asyncio.get_running_loop().time()
 
     # --- fed by the supervisor ------------------------------------------------------------
 
     def update(self, body: Body) -> None:
+        self._seen_at = asyncio.get_running_loop().time()
         if _newer(body, self.body):
             self.body = body
 
@@ -178,34 +219,35 @@ class Worker:
 
     async def run(self) -> None:
         failures = 0
-        while True:
-            try:
-                if await self._step():
-                    return
-                failures = 0
-            except Gone:
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                delay = min(60.0, 2.0**failures)
-                logger.exception("%s: unexpected error; trying again in %.0fs", self.ref, delay)
-                await self._sleep(delay, wakeable=False)
-                await self._refresh()
+        try:
+            while not self.draining.is_set():
+                try:
+                    if await self._step():
+                        return
+                    failures = 0
+                except (Gone, asyncio.CancelledError):
+                    raise
+                except Exception:
+                    failures += 1
+                    delay = min(60.0, 2.0**failures)
+                    logger.exception("%s: unexpected error; trying again in %.0fs", self.ref, delay)
+                    await self._sleep(delay, wakeable=False)
+                    await self._refresh()
+        except Gone:
+            logger.info("%s: the object is gone; its worker stops", self.ref)
+            self.gone = True
 
-    def _context(self, now: datetime | None = None) -> machine.Context:
-        body = self.body
-        meta = _meta(body)
-        now = now or self.services.clock()
-        spec = body.get("spec") or {}
-        deadline = spec.get("activeDeadlineSeconds")
+    def _context(self, basis: Body) -> machine.Context:
+        meta = _meta(basis)
+        now = self.services.clock()
+        deadline = (basis.get("spec") or {}).get("activeDeadlineSeconds")
         return machine.Context(
-            status=RunStatus.from_dict(body.get("status")),
+            status=RunStatus.from_dict(basis.get("status")),
             now=now,
             created_at=parse_time(meta.get("creationTimestamp")) or now,
             generation=meta.get("generation"),
-            rerun_value=_rerun_value(body),
+            rerun_value=_annotation(basis, RUN_REQUESTED_AT),
+            ack_value=_annotation(basis, ACKNOWLEDGED_AT),
             deadline_seconds=deadline if isinstance(deadline, int) else None,
             jitter=self.services.rng(),
             poll_interval=self.poll_interval,
@@ -214,35 +256,46 @@ class Worker:
 
     async def _step(self) -> bool:
         """One decision, performed. True when the worker is done."""
-        ctx = self._context()
-        decision = machine.decide(ctx, machine.Look())
+        basis = self.body
+        decision = machine.decide(self._context(basis), machine.Look())
         if isinstance(decision, machine.Gate):
             if self.settled is not None and not self.settled.is_set():
                 await self.settled.wait()
                 return False  # decide again from the body as it is now
-            try:
-                gates = await self._gates()
-            except pydantic.ValidationError as exc:
-                decision = machine.reject(ctx, "InvalidSpec", f"The spec cannot be read: {_first_error(exc)}")
-            else:
-                decision = machine.decide(self._context(), gates)
+            basis, decision = await self._through_gates(basis)
         match decision:
             case machine.Nothing():
                 return True
             case machine.Submit():
-                await self._submit(decision)
+                await self._submit(decision, basis)
                 return False
             case machine.Poll():
                 await self._poll()
                 return False
             case machine.Finish() | machine.Stall():
-                return await self._apply(decision)
+                return await self._apply(decision, basis)
             case machine.Wait():
-                if await self._apply(decision):
+                if await self._apply(decision, basis):
                     await self._after(decision)
                 return False
         logger.debug("%s: %s", self.ref, decision)
         return False
+
+    async def _through_gates(self, basis: Body) -> tuple[Body, machine.Decision]:
+        """Check credentials and the queue; when both let us go, take a token, then decide."""
+        try:
+            gates = await self._gates(basis)
+        except pydantic.ValidationError as exc:
+            ctx = self._context(basis)
+            return basis, machine.reject(
+                ctx, Reason.INVALID_SPEC, f"The spec cannot be read: {_first_error(exc)}"
+            )
+        if gates == machine.Gates() and self.creds is not None:
+            # The token first, then the decision: the intent is written from the object as it is
+            # after the wait, and its submittedAt is the moment of the call.
+            await self.services.limiter.acquire(self.creds.limiter_key)
+            basis = self.body
+        return basis, machine.decide(self._context(basis), gates)
 
     async def _after(self, decision: machine.Wait) -> None:
         if decision.poll_interval is not None:
@@ -266,29 +319,29 @@ class Worker:
 
     async def _refresh(self) -> None:
         meta = _meta(self.body)
-        self.body = await self.services.store.get(str(meta["namespace"]), str(meta["name"]))
+        self.update(await self.services.store.get(str(meta["namespace"]), str(meta["name"])))
 
     # --- writing --------------------------------------------------------------------------
 
-    async def _apply(self, decision: machine.Decision, *, must_write: bool = False) -> bool:
-        """Write the decision's status (if any) and post its Event; False when we lost a race."""
+    async def _apply(self, decision: machine.Decision, basis: Body, *, post: bool = True) -> bool:
+        """Write the decision's status over ``basis``, post its Event; False when we lost a race."""
         if decision.status is None:
-            self._post(decision.event)
-            return not must_write
+            if post:
+                self._post(decision.event)
+            return True
         try:
-            written = await write_status(
-                self.services.store, self.body, decision.status, self.services.clock()
-            )
+            written = await write_status(self.services.store, basis, decision.status, self.services.clock())
         except Conflict:
             logger.debug("%s: changed under us; re-reading", self.ref)
             await self._refresh()
             return False
         if written is None:
-            return not must_write
-        before = RunStatus.from_dict(self.body.get("status"))
-        self.body = written
-        self._post(decision.event)
-        self._account(before, decision)
+            return True
+        before = RunStatus.from_dict(basis.get("status"))
+        self.update(written)
+        if post:
+            self._post(decision.event)
+        self._account(before, decision.status, isinstance(decision, machine.Retry))
         return True
 
     def _post(self, event: machine.Event | None) -> None:
@@ -301,13 +354,10 @@ class Worker:
         except Exception:  # an Event is never worth failing a run for
             logger.exception("%s: could not post the %s event", self.ref, event.reason)
 
-    def _account(self, before: RunStatus, decision: machine.Decision) -> None:
+    def _account(self, before: RunStatus, after: RunStatus, retry: bool) -> None:
         metrics = self.services.metrics
-        after = decision.status
-        if after is None:
-            return
         metrics.saw(str(_meta(self.body).get("uid", "")), after.phase.value if after.phase else None)
-        if isinstance(decision, machine.Retry) and after.phase is Phase.PENDING:
+        if retry and after.phase is Phase.PENDING:
             metrics.retries.labels(reason=after.reason or "Unknown").inc()
         if after.finished and not before.finished:
             start = parse_time(after.submitted_at) or parse_time(after.start_time)
@@ -316,26 +366,23 @@ class Worker:
                 seconds = max(0.0, (self.services.clock() - start).total_seconds())
                 metrics.operation_duration.labels(action=action, phase=after.phase.value).observe(seconds)
 
-    async def _record(self, observation: machine.Observation) -> None:
-        """Apply the decision for a call's result, retrying the write until it lands.
+    async def _record(self, observation: machine.Observation) -> machine.Decision:
+        """Decide from ``observation`` and write it, retrying the write until it lands.
 
         After RunApplicationAction this write carries the operationId: losing it would turn a
         known outcome into Unknown, so conflicts and API errors are retried, not given up on.
         """
         delay = 0.5
         while True:
-            decision = machine.decide(self._context(), observation)
+            basis = self.body
+            decision = machine.decide(self._context(basis), observation)
             if isinstance(decision, machine.Drop):
                 logger.info("%s: result dropped: %s", self.ref, decision.why)
-                return
+                return decision
             try:
-                if await self._apply(decision):
-                    if isinstance(decision, machine.Wait):
-                        await self._after(decision)
-                    return
-            except Gone:
-                raise
-            except asyncio.CancelledError:
+                if await self._apply(decision, basis):
+                    return decision
+            except (Gone, asyncio.CancelledError):
                 raise
             except Exception:
                 logger.exception(
@@ -345,157 +392,191 @@ class Worker:
                 delay = min(30.0, delay * 2)
                 try:
                     await self._refresh()
-                except Gone:
+                except (Gone, asyncio.CancelledError):
                     raise
                 except Exception:
                     logger.debug("%s: re-read failed too", self.ref, exc_info=True)
 
-    # --- gates and credentials ------------------------------------------------------------
+    async def _record_and_wait(self, observation: machine.Observation) -> None:
+        decision = await self._record(observation)
+        if isinstance(decision, machine.Wait):
+            await self._after(decision)
 
-    async def _gates(self) -> machine.Gates:
-        found = queue.entry_of(self.body)
-        if found is not None:
-            key, me = found
-            waiting = queue.blockers(me, self.services.queue(key))
-            if waiting:
-                return machine.Gates(waiting_for=waiting)
+    # --- gates ----------------------------------------------------------------------------
+
+    async def _gates(self, basis: Body) -> machine.Gates:
+        """Credentials first (a run that cannot start must not hold the queue), then the queue."""
         try:
-            await self._resolve_credentials()
+            await self._credentials()
         except (SecretUnreadable, CredentialsError) as exc:
             return machine.Gates(credentials_problem=str(exc))
-        return machine.Gates()
+        found = queue.entry_of(basis)
+        if found is None:
+            return machine.Gates()
+        key, me = found
+        waiting = queue.blockers(me, self.services.queue(key))
+        if waiting and self._queue_check_due():
+            # The book is fed by a watch that can miss a DELETED event: confirm the wait from a
+            # consistent read now and then, so a vanished run cannot hold the queue forever.
+            self.services.reconcile(key, await self.services.store.list_cluster(*key))
+            waiting = queue.blockers(me, self.services.queue(key))
+        return machine.Gates(waiting_for=waiting)
 
-    async def _resolve_credentials(self) -> tuple[CredentialsProvider, LimiterKey]:
-        spec = ServiceActionSpec.from_body(self.body)
-        namespace = str(_meta(self.body).get("namespace"))
-        provider: CredentialsProvider
-        secret_ref: str | None = None
-        if spec.credentials_secret_ref is not None:
-            name = spec.credentials_secret_ref.name
-            secret_ref = f"{namespace}/{name}"
-            data = await self.services.store.read_secret(namespace, name)
-            for key in (ACCESS_KEY_ID, ACCESS_KEY_SECRET):
-                if not data.get(key):
-                    raise SecretUnreadable(
-                        f"Secret {namespace}/{name} (spec.credentialsSecretRef) has no key {key}; it needs "
-                        f"{ACCESS_KEY_ID} and {ACCESS_KEY_SECRET} (and optionally {SECURITY_TOKEN})"
-                    )
-            provider = StaticCredentials(
-                data[ACCESS_KEY_ID], data[ACCESS_KEY_SECRET], data.get(SECURITY_TOKEN)
+    def _queue_check_due(self) -> bool:
+        now = asyncio.get_running_loop().time()
+        if now - self._queue_checked < self.services.policy.queue_recheck:
+            return False
+        self._queue_checked = now
+        return True
+
+    async def _credentials(self) -> credentials.Resolved:
+        if self.creds is None:
+            self.creds = await credentials.resolve(
+                self.services.store,
+                str(_meta(self.body).get("namespace")),
+                ServiceActionSpec.from_body(self.body),
+                self.services.default_credentials,
+                provider_seconds=self.services.credentials_timeout,
             )
-        else:
-            provider = self.services.default_credentials
+        return self.creds
+
+    async def _recheck(self, written: Body, run: int, attempt: int) -> machine.Blocked | None:
+        """The queue from a consistent read, after our intent was written: None when we may go."""
+        found = queue.entry_of(written)
+        if found is None:
+            return None
+        key, me = found
         try:
-            async with asyncio.timeout(self.services.credentials_timeout):
-                credential = await provider.get()
-        except TimeoutError:
-            raise CredentialsError(
-                f"the credentials provider did not answer within {self.services.credentials_timeout:g}s"
-            ) from None
-        self.provider = provider
-        self.limiter_key = LimiterKey(credential.access_key_id, spec.region_id)
-        self.credentials_source = describe_credentials(credential.access_key_id, secret_ref)
-        return provider, self.limiter_key
+            listing = await self.services.store.list_cluster(*key)
+        except (Gone, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            logger.warning("%s: could not re-check the queue: %s", self.ref, type(exc).__name__)
+            return machine.Blocked(run, attempt, why=f"the queue re-check failed: {type(exc).__name__}")
+        self.services.reconcile(key, listing)
+        waiting = queue.blockers(me, queue.entries(listing, key))
+        return machine.Blocked(run, attempt, waiting_for=waiting) if waiting else None
 
     # --- calls ----------------------------------------------------------------------------
 
-    async def _submit(self, decision: machine.Submit) -> None:
-        intent = decision.status
-        assert intent is not None
-        if self.provider is None or self.limiter_key is None:
-            await self._resolve_credentials()
-        assert self.provider is not None and self.limiter_key is not None
-        # Wait for a token before the intent, so the Submitting window covers only the call.
-        await self.services.limiter.acquire(self.limiter_key)
-        # Logged before the write, so a log that ends here after a crash covers every run that
-        # may have been left in Submitting (the audit trail for an Unknown phase).
-        logger.info("%s: Submitting intent for attempt %s", self.ref, intent.attempts)
-        if not await self._apply(decision, must_write=True):
-            return  # another writer won (or the object changed): decide again from what is there
-        request = ServiceActionSpec.from_body(self.body).to_request()
-        observation: machine.Observation
-        run, attempt = intent.run or 1, intent.attempts or 1
+    async def _call(
+        self, action: str, call: Callable[[], Awaitable[T]], *, token: bool = True
+    ) -> T | machine.CallError:
+        """One EMR call: a limiter token, the overall timeout, error mapping, metrics."""
+        creds = self.creds
+        assert creds is not None, "credentials are resolved before any call"
+        if token:
+            await self.services.limiter.acquire(creds.limiter_key)
         try:
             async with asyncio.timeout(self.services.call_timeout):
-                response = await self.services.emr.run_application_action(request, credentials=self.provider)
+                result = await call()
         except (EmrError, CredentialsError, TimeoutError) as exc:
-            error = naming_credentials(
-                call_error(exc, timeout=self.services.call_timeout), self.credentials_source
-            )
-            self._count("RunApplicationAction", error)
-            observation = machine.Refused(run=run, attempt=attempt, error=error)
-        else:
-            self.services.metrics.api_calls.labels(action="RunApplicationAction", code="OK").inc()
-            observation = machine.Accepted(
-                run=run,
-                attempt=attempt,
-                operation_id=response.operation_id,
-                request_id=response.request_id,
-                abn_instances=tuple((a.node_id, a.node_name) for a in response.abn_instances),
-            )
-            self.tracker = None
-            self.poll_interval = None
-        await self._record(observation)
+            error = naming_credentials(call_error(exc, timeout=self.services.call_timeout), creds.source)
+            metrics = self.services.metrics
+            metrics.api_calls.labels(action=action, code=error.code).inc()
+            if error.throttling:
+                metrics.throttles.labels(action=action).inc()
+                self.services.limiter.throttled(creds.limiter_key, error.retry_after)
+            return error
+        self.services.metrics.api_calls.labels(action=action, code="OK").inc()
+        return result
 
-    def _count(self, action: str, error: machine.CallError) -> None:
-        metrics = self.services.metrics
-        metrics.api_calls.labels(action=action, code=error.code).inc()
-        if error.throttling:
-            metrics.throttles.labels(action=action).inc()
-            if self.limiter_key is not None:
-                self.services.limiter.throttled(self.limiter_key, error.retry_after)
+    async def _submit(self, decision: machine.Submit, basis: Body) -> None:
+        intent = decision.status
+        assert intent is not None and self.creds is not None
+        if self.draining.is_set():
+            return  # shutting down: no new submissions
+        run, attempt = intent.run or 1, intent.attempts or 1
+        self.in_flight = True
+        try:
+            # Logged before the write, so a log that ends here after a crash covers every run that
+            # may have been left in Submitting (the audit trail for an Unknown phase).
+            logger.info("%s: Submitting intent for run %s attempt %s", self.ref, run, attempt)
+            if not await self._apply(decision, basis, post=False):
+                return  # another writer won (or the object changed): decide again from what is there
+            blocked = await self._recheck(self.body, run, attempt)
+            if blocked is None and self.draining.is_set():
+                blocked = machine.Blocked(run, attempt, why="the operator is shutting down")
+            if blocked is not None:
+                logger.info("%s: withdrawing the intent: %s", self.ref, blocked.waiting_for or blocked.why)
+                after = await self._record(blocked)
+            else:
+                self._post(decision.event)
+                after = await self._record(await self._run_action(run, attempt))
+        finally:
+            self.in_flight = False
+        if isinstance(after, machine.Wait) and not self.draining.is_set():
+            await self._after(after)
+
+    async def _run_action(self, run: int, attempt: int) -> machine.Observation:
+        assert self.creds is not None
+        request = ServiceActionSpec.from_body(self.body).to_request()
+        provider = self.creds.provider
+        # The token was taken before the intent was decided (``_through_gates``).
+        result = await self._call(
+            "RunApplicationAction",
+            lambda: self.services.emr.run_application_action(request, credentials=provider),
+            token=False,
+        )
+        if isinstance(result, machine.CallError):
+            return machine.Refused(run=run, attempt=attempt, error=result)
+        self.tracker = None
+        self.poll_interval = None
+        return machine.Accepted(
+            run=run,
+            attempt=attempt,
+            operation_id=result.operation_id,
+            request_id=result.request_id,
+            abn_instances=tuple((a.node_id, a.node_name) for a in result.abn_instances),
+        )
 
     async def _poll(self) -> None:
-        status = RunStatus.from_dict(self.body.get("status"))
-        spec = ServiceActionSpec.from_body(self.body)
-        observation: machine.Observation
+        if asyncio.get_running_loop().time() - self._seen_at > self.services.exists_recheck:
+            await self._refresh()  # Gone stops the worker
         try:
-            if self.provider is None or self.limiter_key is None:
-                await self._resolve_credentials()
+            creds = await self._credentials()
         except (SecretUnreadable, CredentialsError) as exc:
             error = machine.CallError(
-                Classification.TERMINAL, "CredentialsMissing", str(exc), "CredentialsMissing"
+                Classification.TERMINAL, Reason.CREDENTIALS_MISSING, str(exc), Reason.CREDENTIALS_MISSING
             )
-            await self._record(machine.PollFailed(error))
+            await self._record_and_wait(machine.PollFailed(error))
             return
-        assert self.provider is not None and self.limiter_key is not None
-        await self.services.limiter.acquire(self.limiter_key)
+        status = RunStatus.from_dict(self.body.get("status"))
+        spec = ServiceActionSpec.from_body(self.body)
         request = GetOperationRequest(
             region_id=spec.region_id, cluster_id=spec.cluster_id, operation_id=status.operation_id or ""
         )
-        try:
-            async with asyncio.timeout(self.services.call_timeout):
-                response = await self.services.emr.get_operation(request, credentials=self.provider)
-        except (EmrError, CredentialsError, TimeoutError) as exc:
-            error = naming_credentials(
-                call_error(exc, timeout=self.services.call_timeout), self.credentials_source
-            )
-            self._count("GetOperation", error)
-            if error.classification is Classification.TERMINAL:
-                self.provider = None  # re-read the Secret next time: it may have been fixed
-            observation = machine.PollFailed(error)
+        result = await self._call(
+            "GetOperation", lambda: self.services.emr.get_operation(request, credentials=creds.provider)
+        )
+        observation: machine.Observation
+        if isinstance(result, machine.CallError):
+            if result.classification is Classification.TERMINAL:
+                self.creds = None  # re-read the Secret next time: it may have been fixed
+            observation = machine.PollFailed(result)
         else:
-            self.services.metrics.api_calls.labels(action="GetOperation", code="OK").inc()
-            op = response.operation
+            op = result.operation
             view = machine.OperationView(
                 operation_id=op.operation_id,
-                state=str(op.operation_state),
+                state=op.operation_state,
                 start_time=_from_ms(op.start_time),
                 end_time=_from_ms(op.end_time),
                 reason_code=op.state_change_reason.code if op.state_change_reason else None,
                 reason_message=op.state_change_reason.message if op.state_change_reason else None,
             )
-            progress = await self._progress(spec) if view.state == "IN_PROGRESS" else None
+            following = machine.following(status)
+            in_progress = view.state is OperationState.IN_PROGRESS
+            progress = await self._progress(spec) if in_progress and not following else None
             observation = machine.Polled(view, progress)
-        await self._record(observation)
+        await self._record_and_wait(observation)
 
     async def _progress(self, spec: ServiceActionSpec) -> ProgressStatus | None:
         """Best effort: one ListComponentInstances listing of the targets; None when unavailable."""
-        if not trackable(spec.action_name) or self.provider is None or self.limiter_key is None:
+        creds = self.creds
+        if not trackable(spec.action_name) or creds is None:
             return None
         if self.tracker is None:
-            selector = spec.component_instance_selector
-            self.tracker = ProgressTracker(spec.action_name, targets_of(selector))
+            self.tracker = ProgressTracker(spec.action_name, targets_of(spec.component_instance_selector))
         targets = self.tracker.targets
         apps = sorted({t.application for t in targets if t.application})
         components = sorted({t.component for t in targets if t.component})
@@ -506,22 +587,18 @@ class Worker:
             component_names=components if components and all(t.component for t in targets) else None,
             max_results=100,
         )
-        await self.services.limiter.acquire(self.limiter_key)
-        try:
-            async with asyncio.timeout(self.services.call_timeout):
-                instances = [
-                    InstanceState(i.application_name, i.component_name, i.node_id, i.component_instance_state)
-                    async for i in self.services.emr.iter_component_instances(
-                        request, credentials=self.provider
-                    )
-                ]
-        except (EmrError, CredentialsError, TimeoutError) as exc:
-            error = call_error(exc)
-            self._count("ListComponentInstances", error)
-            logger.debug("%s: no progress this time: %s", self.ref, error.code)
+
+        async def listing() -> list[InstanceState]:
+            return [
+                InstanceState(i.application_name, i.component_name, i.node_id, i.component_instance_state)
+                async for i in self.services.emr.iter_component_instances(request, credentials=creds.provider)
+            ]
+
+        result = await self._call("ListComponentInstances", listing)
+        if isinstance(result, machine.CallError):
+            logger.debug("%s: no progress this time: %s", self.ref, result.code)
             return None
-        self.services.metrics.api_calls.labels(action="ListComponentInstances", code="OK").inc()
-        return self.tracker.observe(instances)
+        return self.tracker.observe(result)
 
 
 def _from_ms(value: int | None) -> datetime | None:
@@ -540,10 +617,12 @@ class Supervisor:
     def __init__(self, services: Services) -> None:
         self.book = queue.Book()
         # The workers read this supervisor's queue (a copy: the caller's Services stays untouched).
-        self.services = replace(services, queue=self.book)
+        self.services = replace(services, queue=self.book, reconcile=self._reconcile)
         self._workers: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
         self._clusters: dict[str, queue.ClusterKey] = {}
         self._stopping = False
+        #: Set by ``stop``: workers write no new intent.
+        self.draining = asyncio.Event()
         #: The startup barrier (see the module docstring).
         self.settled = asyncio.Event()
         #: uids seen so far, kept only until the barrier is set.
@@ -567,13 +646,10 @@ class Supervisor:
         if not self.settled.is_set():
             self._settling(uid)
         if event_type == "DELETED":
-            self.services.metrics.saw(uid, None)
+            self._forget(uid, key)
             found = self._workers.pop(uid, None)
             if found is not None:
                 found[1].cancel()
-            self._clusters.pop(uid, None)
-            self.book.forget(uid)
-            self._wake_cluster(key)
             return
         self.book.observe(body)
         phase = (body.get("status") or {}).get("phase")
@@ -586,6 +662,23 @@ class Supervisor:
         elif needs_worker(body) and not self._stopping:
             self._start(uid, body)
         self._wake_cluster(key, except_uid=uid)
+
+    def _forget(self, uid: str, key: queue.ClusterKey | None) -> None:
+        """The object is gone: it holds no queue place and counts in no metric."""
+        self.services.metrics.saw(uid, None)
+        self._clusters.pop(uid, None)
+        self.book.forget(uid)
+        self._wake_cluster(key)
+
+    def _reconcile(self, key: queue.ClusterKey, bodies: list[dict[str, Any]]) -> None:
+        """Bring the book's entries for ``key`` up to a consistent listing of that cluster."""
+        listed = {str(_meta(b).get("uid", "")): b for b in bodies}
+        for entry in self.book(key):
+            if entry.uid not in listed:
+                logger.info("%s: no longer exists; dropped from the queue", entry.ref)
+                self._forget(entry.uid, key)
+        for body in listed.values():
+            self.book.observe(body)
 
     def _settling(self, uid: str) -> None:
         """Note one event before the barrier is set; the first one starts the settle timer."""
@@ -621,7 +714,7 @@ class Supervisor:
                 worker.wake()
 
     def _start(self, uid: str, body: Body) -> None:
-        worker = Worker(self.services, body, self.settled)
+        worker = Worker(self.services, body, self.settled, self.draining)
         task = asyncio.create_task(worker.run(), name=f"emrops worker {_ref(body)}")
         self._workers[uid] = (worker, task)
         task.add_done_callback(lambda t: self._done(uid, worker, t))
@@ -632,19 +725,40 @@ class Supervisor:
             del self._workers[uid]
         if task.cancelled() or self._stopping:
             return
+        if worker.gone:
+            # Deleted without a DELETED event reaching us (a re-list, a label removed): never
+            # restart it, and let the runs it held back go.
+            self._forget(uid, self._clusters.get(uid))
+            return
         if task.exception() is not None:
             logger.error("%s: worker ended with an error", worker.ref, exc_info=task.exception())
         # An event may have arrived while the worker was finishing (a re-run annotation).
         if uid not in self._workers and needs_worker(worker.body):
             self._start(uid, worker.body)
 
-    async def stop(self) -> None:
-        """Cancel every worker and wait for them (operator shutdown)."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop every worker (operator shutdown), letting RunApplicationAction calls in flight land.
+
+        No new intent is written from now on. A worker between its intent write and the recording
+        of EMR's answer gets up to ``grace`` seconds (``Services.shutdown_grace`` by default) to
+        finish, so a routine restart does not turn a known outcome into Unknown; every other
+        worker is cancelled at once (a cancelled poll or wait loses nothing).
+        """
         self._stopping = True
-        tasks = [task for _worker, task in self._workers.values()]
+        self.draining.set()
+        grace = self.services.shutdown_grace if grace is None else grace
+        landing = [task for worker, task in self._workers.values() if worker.in_flight]
+        others = [task for worker, task in self._workers.values() if not worker.in_flight]
         if self._settler is not None:
-            tasks.append(self._settler)
-        for task in tasks:
+            others.append(self._settler)
+        for task in others:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if landing:
+            logger.info(
+                "shutting down: waiting up to %gs for %d submission(s) in flight", grace, len(landing)
+            )
+            _done, late = await asyncio.wait(landing, timeout=grace)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*landing, *others, return_exceptions=True)
         self._workers.clear()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast
 
+from emrops.controller.labels import parse_label_selector
 from emrops.emr.endpoints import parse_endpoint_override
 
 
@@ -76,6 +77,13 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class ShutdownSettings:
+    #: On SIGTERM, seconds a RunApplicationAction in flight may take to finish and be recorded
+    #: before the operator exits; keep it below the pod's terminationGracePeriodSeconds.
+    grace_seconds: float = 20.0
+
+
+@dataclass(frozen=True)
 class LogSettings:
     format: Literal["text", "json"] = "text"
     level: str = "INFO"
@@ -89,6 +97,7 @@ class Settings:
     rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 
@@ -125,6 +134,13 @@ OPTIONS = (
         "EMROPS_EMR_CALL_TIMEOUT",
         "seconds one EMR call may take (30); a run found mid-submission after a restart is "
         "declared Unknown once this plus a margin has passed",
+        "S",
+    ),
+    _Option(
+        "--shutdown-grace",
+        "EMROPS_SHUTDOWN_GRACE",
+        "on SIGTERM, seconds a RunApplicationAction in flight may take to be recorded (20); "
+        "no new submission starts once shutdown begins",
         "S",
     ),
     _Option("--log-format", "EMROPS_LOG_FORMAT", "text or json (default text)", "FMT"),
@@ -206,6 +222,13 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     else:
         namespaces = tuple(n.strip() for n in env.get("EMROPS_NAMESPACES", "").split(",") if n.strip())
 
+    selector, selector_source = _raw(args, env, "label_selector")
+    if selector is not None:
+        try:
+            parse_label_selector(selector)
+        except ValueError as exc:
+            raise SettingsError(f"{selector_source}: {exc}") from None
+
     endpoint, endpoint_source = _raw(args, env, "emr_endpoint")
     if endpoint is not None:
         try:
@@ -235,7 +258,7 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     return Settings(
         watch=WatchSettings(
             namespaces=namespaces,
-            label_selector=_raw(args, env, "label_selector")[0],
+            label_selector=selector,
             peering=_raw(args, env, "peering")[0],
             priority=_typed(args, env, "priority", 0, int, expect="an integer"),
         ),
@@ -257,6 +280,11 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         serve=ServeSettings(
             metrics_port=_typed(args, env, "metrics_port", 8080, int, port[1], port[0]),
             health_port=_typed(args, env, "health_port", 8081, int, port[1], port[0]),
+        ),
+        shutdown=ShutdownSettings(
+            grace_seconds=_typed(
+                args, env, "shutdown_grace", 20.0, float, lambda v: v >= 0, "a number of seconds >= 0"
+            )
         ),
         log=LogSettings(
             format=cast(

@@ -18,7 +18,7 @@ headers or parameters that could carry a secret or token.
 
 from __future__ import annotations
 
-from emrops.acs.codes import Classification, classify, lookup
+from emrops.acs.codes import Classification, classify, is_throttling, lookup
 
 
 class EmrError(Exception):
@@ -52,7 +52,8 @@ class ResponseError(EmrError):
 class ApiError(EmrError):
     """EMR answered with an error body.
 
-    ``retry_after`` is EMR's ``x-acs-retry-after`` hint in seconds, when it sent one.
+    ``retry_after`` is EMR's ``x-acs-retry-after`` hint in seconds, when it sent one: only a delay
+    (callers never come back sooner when they retry), never a reason to retry.
     """
 
     def __init__(
@@ -81,14 +82,15 @@ class ApiError(EmrError):
 
     @property
     def classification(self) -> Classification:
-        if self.retry_after is not None:
-            return Classification.RETRY  # EMR told us when to come back: it did nothing.
+        # From the error table only. ``retry_after`` proves nothing: EMR may send it with an
+        # InternalError that has already started the action, and retrying that runs it twice.
         return classify(self.code, self.http_status)
 
     @property
     def throttling(self) -> bool:
-        row = lookup(self.code)
-        return self.retry_after is not None or (row is not None and row.throttling)
+        # The table's row (or, for a code it does not list, HTTP 429 / a "Throttling" code), not
+        # the header: a retry-after on a 503 must not slow the rate limiter every run shares.
+        return is_throttling(self.code, self.http_status)
 
     @property
     def reason(self) -> str:
@@ -96,7 +98,15 @@ class ApiError(EmrError):
         row = lookup(self.code)
         if row is not None:
             return row.reason
+        if self.throttling:
+            return "Throttled"  # the reason of the table's throttling rows
         return "ServerError" if self.http_status >= 500 else "ApiError"
+
+    @property
+    def read_lag(self) -> bool:
+        """Whether this "not found" may be EMR's read-after-write lag (see the error table)."""
+        row = lookup(self.code)
+        return row is not None and row.read_lag
 
     @property
     def guidance(self) -> str:

@@ -1,10 +1,12 @@
 """Injected faults: error codes, latency and dropped connections, for chosen actions.
 
 A fault rule matches an action (or ``*``), fires on every call, on a share of calls (a seeded RNG,
-so a run is reproducible) or on the next N calls, and then does any of: wait ``latency`` seconds
-(real seconds, never time-scaled, because it exists to provoke client timeouts), answer with an
-error ``code`` of the shared table, or drop the connection without an answer, before or after the
-action was applied (``drop_after_apply`` is the ambiguous case a client must not resubmit).
+so a run is reproducible) or on the next N calls (optionally only after letting the first M
+matching calls through, so that rules line up in a sequence), and then does any of: wait
+``latency`` seconds (real seconds, never time-scaled, because it exists to provoke client
+timeouts), answer with an error ``code`` of the shared table, or drop the connection without an
+answer, before or after the action was applied (``drop_after_apply`` is the ambiguous case a
+client must not resubmit).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _FIELDS = {
     "detail",
     "retry_after_ms",
     "count",
+    "after",
     "probability",
     "latency",
     "drop_after_apply",
@@ -42,6 +45,9 @@ class FaultSpec:
     retry_after_ms: int | None = None
     #: Fire on this many matching calls, then retire; None = no limit.
     count: int | None = None
+    #: Let this many matching calls through first (whatever other rules do to them), then fire:
+    #: ``[{code: A, count: 2}, {code: B, after: 2, count: 1}]`` answers A, A, B, then OK.
+    after: int = 0
     probability: float = 1.0
     latency: float = 0.0
     drop_after_apply: bool = False
@@ -71,6 +77,7 @@ def parse_fault(raw: Any) -> FaultSpec:
             detail=str(raw.get("detail", "fault injection")),
             retry_after_ms=int(raw["retry_after_ms"]) if raw.get("retry_after_ms") is not None else None,
             count=int(count) if count is not None else None,
+            after=int(raw.get("after", 0)),
             probability=float(raw.get("probability", 1.0)),
             latency=float(raw.get("latency", 0.0)),
             drop_after_apply=_flag(raw.get("drop_after_apply", False)),
@@ -81,6 +88,8 @@ def parse_fault(raw: Any) -> FaultSpec:
         raise ValueError(f"bad fault value: {exc}") from exc
     if spec.count is not None and spec.count < 1:
         raise ValueError("count must be >= 1")
+    if spec.after < 0:
+        raise ValueError("after must be >= 0")
     if not 0.0 <= spec.probability <= 1.0:
         raise ValueError("probability must be within [0, 1]")
     if spec.latency < 0:
@@ -116,6 +125,8 @@ class FaultHit:
 class _Rule:
     spec: FaultSpec
     remaining: int | None
+    #: Matching calls still to let through before the rule may fire.
+    skip: int = 0
 
 
 @dataclass
@@ -130,13 +141,16 @@ class FaultBook:
         self._rng = random.Random(self.seed)
 
     def add(self, spec: FaultSpec) -> None:
-        self._rules.append(_Rule(spec, spec.count))
+        self._rules.append(_Rule(spec, spec.count, spec.after))
 
     def clear(self) -> None:
         self._rules.clear()
 
     def active(self) -> list[dict[str, Any]]:
-        return [{**rule.spec.to_json(), "remaining": rule.remaining} for rule in self._rules]
+        return [
+            {**rule.spec.to_json(), "remaining": rule.remaining, "skipping": rule.skip}
+            for rule in self._rules
+        ]
 
     def draw(self, action: str, cluster_id: str | None) -> FaultHit | None:
         """The combined effect of every rule that fires on this call (first code wins)."""
@@ -146,6 +160,9 @@ class FaultBook:
             if spec.action not in ("*", action):
                 continue
             if spec.cluster_id is not None and spec.cluster_id != cluster_id:
+                continue
+            if rule.skip > 0:
+                rule.skip -= 1
                 continue
             if spec.probability < 1.0 and self._rng.random() >= spec.probability:
                 continue

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ EXAMPLES = REPO / "examples"
 TIME_SCALE = 0.01
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
 RUN_ACTION = "RunApplicationAction"
+ACKNOWLEDGED_AT = "emrops.io/acknowledged-at"
 
 
 def _die_with_pytest() -> Callable[[], None] | None:
@@ -336,6 +338,35 @@ class Kube:
             timeout,
         )
 
+    def wait_phase_acknowledging(
+        self, names: Iterable[str], timeout: float = 240, value: str = "checked by the test"
+    ) -> dict[str, dict[str, Any]]:
+        """Like ``wait_phase``, acting as the careful person an Unknown run asks for.
+
+        An Unknown run keeps later overlapping runs Queued until someone acknowledges it
+        (``emrops.io/acknowledged-at``). Once every object is finished or Queued behind Unknown
+        runs only, this acknowledges those runs and waits for everything to finish.
+        """
+        names = list(names)
+        namespace = self.namespace
+
+        def stuck_or_done(objs: dict[str, dict[str, Any]]) -> bool:
+            unknown = {f"{namespace}/{n}" for n in names if phase(objs.get(n, {})) == "Unknown"}
+            for n in names:
+                obj = objs.get(n, {})
+                if phase(obj) in TERMINAL_PHASES:
+                    continue
+                waiting = set((obj.get("status") or {}).get("waitingFor") or ())
+                if phase(obj) != "Queued" or not waiting or not waiting <= unknown:
+                    return False
+            return True
+
+        objs = self.wait_until(f"{names} finished or queued behind Unknown runs", stuck_or_done, timeout)
+        for n in names:
+            if phase(objs.get(n, {})) == "Unknown":
+                self.annotate(n, ACKNOWLEDGED_AT, value)
+        return self.wait_phase(names, timeout=timeout)
+
 
 def phase(obj: dict[str, Any]) -> str | None:
     return (obj.get("status") or {}).get("phase")
@@ -372,3 +403,190 @@ def tagged_action(name: str, action: str, selector: dict[str, Any], **spec: Any)
     return service_action(
         name, actionName=action, componentInstanceSelector=selector, **spec, description=description
     )
+
+
+# --- additions for the interleaving tests (issue 9) -------------------------------------------
+
+IN_FLIGHT_PHASES = frozenset({"Submitting", "Running"})
+GET_OPERATION = "GetOperation"
+
+
+def get_operation_calls(emulator: Emulator, operation_id: str) -> list[dict[str, Any]]:
+    """GetOperation calls asking for ``operation_id``, in order."""
+    return [
+        call
+        for call in emulator.calls()
+        if call_action(call) == GET_OPERATION and call_param(call, "OperationId") == operation_id
+    ]
+
+
+def accepted_order(emulator: Emulator, names: Iterable[str]) -> list[str]:
+    """The objects (by their tag) of the accepted RunApplicationAction calls, in arrival order."""
+    wanted = list(names)
+    return [
+        name
+        for call in emulator.ok_runs()
+        for name in wanted
+        if marker(name) in str(call_param(call, "Description"))
+    ]
+
+
+def overlapping_operations(emulator: Emulator, operation_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs of the given operations that were in progress at the same time (by the emulator's
+    StartTime/EndTime, milliseconds; an operation with no EndTime is still running)."""
+    ops = emulator.operations()
+    spans = sorted(
+        (int(ops[i]["StartTime"]), int(ops[i].get("EndTime") or 1 << 62), i)
+        for i in operation_ids
+        if i in ops
+    )
+    return [(a[2], b[2]) for n, a in enumerate(spans) for b in spans[n + 1 :] if b[0] < a[1]]
+
+
+class PhaseLog:
+    """Every phase each object was seen in, in order, and every moment two of them were in flight
+    (Submitting or Running) at once. Use ``record`` as (or inside) a ``Kube.wait_until`` check."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = list(names)
+        self.phases: dict[str, list[str]] = {n: [] for n in self.names}
+        self.waiting_for: dict[str, set[str]] = {n: set() for n in self.names}
+        self.together: list[dict[str, str]] = []
+
+    def record(self, objs: dict[str, dict[str, Any]]) -> None:
+        in_flight: dict[str, str] = {}
+        for name in self.names:
+            st = objs.get(name, {}).get("status") or {}
+            now = st.get("phase")
+            seen = self.phases[name]
+            if now and (not seen or seen[-1] != now):
+                seen.append(now)
+            if now == "Queued":
+                self.waiting_for[name].update(st.get("waitingFor") or [])
+            if now in IN_FLIGHT_PHASES:
+                in_flight[name] = str(now)
+        if len(in_flight) > 1:
+            self.together.append(in_flight)
+
+    def all_in(self, objs: dict[str, dict[str, Any]], phases: Iterable[str] = TERMINAL_PHASES) -> bool:
+        """``record``, then whether every object is in one of ``phases``."""
+        self.record(objs)
+        wanted = set(phases)
+        return all(phase(objs.get(n, {})) in wanted for n in self.names)
+
+
+def hold(
+    kube: Kube,
+    what: str,
+    check: Callable[[dict[str, dict[str, Any]]], bool],
+    seconds: float,
+    interval: float = 0.3,
+) -> None:
+    """Assert that ``check(objects)`` stays true for ``seconds`` (a negative property: nothing
+    happens that should not; polled, so it can only miss changes that undo themselves)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        objs = kube.all()
+        if not check(objs):
+            summary = {n: summarize(o) for n, o in objs.items()}
+            raise AssertionError(f"{what} stopped holding; now:\n{json.dumps(summary, indent=1)}")
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(interval)
+
+
+def create_in_one_second(
+    kube: Kube, build: Callable[[int], list[dict[str, Any]]], tries: int = 5
+) -> list[dict[str, Any]]:
+    """Create ``build(n)``'s objects with one kubectl call until their creationTimestamps are equal
+    (one-second resolution); objects of a failed try are deleted and the next try gets new names.
+    Returns the objects as created."""
+    for attempt in range(tries):
+        objs = build(attempt)
+        names = [o["metadata"]["name"] for o in objs]
+        kube.create(*objs)
+        created = kube.all()
+        stamps = {created[n]["metadata"]["creationTimestamp"] for n in names}
+        if len(stamps) == 1:
+            return [created[n] for n in names]
+        kube.kubectl("delete", "serviceactions.emrops.io", *names, "--wait=true")
+    raise AssertionError(f"could not create objects within one second in {tries} tries")
+
+
+def wait_new_second(after: str) -> None:
+    """Wait until the wall clock is past the second after the RFC 3339 timestamp ``after``, so an
+    object created next has a creationTimestamp at least one second later."""
+    moment = datetime.fromisoformat(after.replace("Z", "+00:00")).timestamp()
+    remaining = moment + 1.05 - time.time()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def terminate(op: Operator, timeout: float) -> tuple[int | None, float]:
+    """SIGTERM ``op``'s process group and wait up to ``timeout`` seconds for it to exit.
+
+    Returns (exit code, seconds it took); on a timeout the process is SIGKILLed and the code is
+    None. Unlike ``Operator.kill``, the caller sees how long the graceful shutdown took."""
+    assert op.proc is not None
+    start = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(op.proc.pid, signal.SIGTERM)
+    try:
+        rc: int | None = op.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        rc = None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(op.proc.pid, signal.SIGKILL)
+        op.proc.wait(10)
+    took = time.monotonic() - start
+    with op.log_path.open("ab") as log:
+        log.write(f"===== stopped with SIGTERM (rc={op.proc.returncode}, {took:.1f}s)\n".encode())
+    return rc, took
+
+
+def wait_quiet(emulator: Emulator, seconds: float, timeout: float = 60) -> list[dict[str, Any]]:
+    """Wait until the emulator received no call for ``seconds`` (the operators went idle); returns
+    the calls log then."""
+    deadline = time.monotonic() + timeout
+    calls = emulator.calls()
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = emulator.calls()
+        if len(now) != len(calls):
+            calls, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= seconds:
+            return calls
+    raise AssertionError(
+        f"the emulator kept receiving calls for {timeout}s; last ones: "
+        f"{[(call_action(c), call_outcome(c)) for c in calls[-10:]]}"
+    )
+
+
+def wait_calls_stop(
+    emulator: Emulator,
+    what: str,
+    select: Callable[[dict[str, Any]], bool],
+    quiet: float,
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """Wait until no call matching ``select`` arrived for ``quiet`` seconds; fail after ``timeout``
+    seconds, saying how many came in the last ``quiet`` seconds. Returns the matching calls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [c for c in emulator.calls() if select(c)]
+        last = max((float(c["time"]) for c in found), default=0.0)
+        if time.time() - last >= quiet:
+            return found
+        if time.monotonic() > deadline:
+            recent = [c for c in found if float(c["time"]) > time.time() - quiet]
+            raise AssertionError(
+                f"{what}: calls kept coming for {timeout}s: {len(found)} in all, {len(recent)} in the "
+                f"last {quiet}s ({sorted({call_outcome(c) for c in recent})})"
+            )
+        time.sleep(0.25)
+
+
+def with_labels(obj: dict[str, Any], **labels: str) -> dict[str, Any]:
+    """``obj`` with ``metadata.labels`` set."""
+    return {**obj, "metadata": {**obj["metadata"], "labels": dict(labels)}}

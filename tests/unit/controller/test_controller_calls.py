@@ -68,10 +68,17 @@ def test_call_error_classifies_every_exception_kind(
     assert (error.classification, error.code, error.reason) == (classification, code, reason)
 
 
-def test_retry_after_makes_any_api_error_retryable_and_throttling() -> None:
-    error = call_error(ApiError(code="Whatever", message="m", http_status=400, retry_after=1.5))
-    assert error.classification is Classification.RETRY
-    assert error.throttling and error.retry_after == 1.5
+def test_retry_after_is_only_a_delay_hint() -> None:
+    # Issue 9, hole 5: the header made any error retryable, so an InternalError (which may have
+    # started the action) was sent again. The error table decides; the hint stays a backoff floor.
+    ambiguous = call_error(ApiError(code="InternalError", message="m", http_status=500, retry_after=1.5))
+    assert ambiguous.classification is Classification.AMBIGUOUS
+    assert not ambiguous.throttling and ambiguous.retry_after == 1.5
+    unknown = call_error(ApiError(code="Whatever", message="m", http_status=400, retry_after=1.5))
+    assert unknown.classification is Classification.TERMINAL and not unknown.throttling
+    throttled = call_error(ApiError(code="Throttling.User", message="m", http_status=400, retry_after=40.0))
+    assert throttled.classification is Classification.RETRY
+    assert throttled.throttling and throttled.retry_after == 40.0
 
 
 def test_a_timeout_says_how_long_we_waited() -> None:
@@ -96,3 +103,17 @@ def test_errors_unrelated_to_credentials_are_left_alone() -> None:
     throttled = call_error(ApiError(code="Throttling", message="m", http_status=400))
     assert naming_credentials(throttled, "Secret a/b, accessKeyId ending in 1234") is throttled
     assert naming_credentials(throttled, None) is throttled
+
+
+def test_only_the_table_s_read_lag_rows_may_be_read_after_write_lag() -> None:
+    lagging = call_error(ApiError(code="ResourceNotFound", message="gone", http_status=404))
+    assert lagging.read_lag
+    for code, status in (("InvalidParameter", 400), ("NotAuthorized", 400), ("SomethingNew", 404)):
+        assert not call_error(ApiError(code=code, message="x", http_status=status)).read_lag
+
+
+def test_every_reason_emrops_writes_is_in_the_reason_enum() -> None:
+    from emrops.acs.codes import TABLE
+    from emrops.api.reasons import Reason
+
+    assert {row.reason for row in TABLE.values()} <= {r.value for r in Reason}

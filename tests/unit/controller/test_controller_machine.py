@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from emrops.acs.codes import Classification
-from emrops.api.status import LastError, Phase, ProgressStatus, RunStatus, format_time
+from emrops.api.status import LastError, OperationStatus, Phase, ProgressStatus, RunStatus, format_time
 from emrops.controller.backoff import Backoff
 from emrops.controller.machine import (
     Accepted,
+    Blocked,
     CallError,
     Context,
     Decision,
@@ -34,7 +35,12 @@ from emrops.controller.machine import (
     Submit,
     Wait,
     decide,
+    exclusive,
+    following,
+    holds_cluster,
+    needs_attention,
 )
+from emrops.emr.models import OperationState
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(minutes=1)
@@ -102,10 +108,17 @@ MISSING = CallError(
 
 
 def op(state: str, **kw: Any) -> OperationView:
-    return OperationView(operation_id="op-1", state=state, **kw)
+    return OperationView(operation_id="op-1", state=OperationState(state), **kw)
 
 
 RUNNING = status(phase=Phase.RUNNING, attempts=1, operation_id="op-1", request_id="req-1", reason="Running")
+FOLLOWED = RUNNING.evolve(
+    phase=Phase.FAILED,
+    reason="DeadlineExceeded",
+    stalled=True,
+    start_time=ago(200),
+    operation=OperationStatus(state="IN_PROGRESS"),
+)
 SUBMITTING = status(phase=Phase.SUBMITTING, attempts=1, submitted_at=ago(5), reason="Submitting")
 
 
@@ -264,14 +277,31 @@ CASES = [
         "InvokeEcmError",
     ),
     Case(
-        "InvokeEcmError fails at the bound",
-        status(phase=Phase.SUBMITTING, attempts=3, submitted_at=ago(1)),
-        Refused(1, 3, ECM),
+        "InvokeEcmError fails at the bound of InvokeEcmError attempts",
+        status(phase=Phase.SUBMITTING, attempts=7, submitted_at=ago(1), bounded_errors=2),
+        Refused(1, 7, ECM),
         Finish,
         Phase.FAILED,
         "InvokeEcmError",
         event="Failed",
-        check=lambda d: "after 3 attempts" in d.status.message,
+        check=lambda d: "3 times in this run" in d.status.message,
+    ),
+    Case(
+        "only InvokeEcmError attempts count toward its bound, not throttled ones",
+        status(phase=Phase.SUBMITTING, attempts=5, submitted_at=ago(1), bounded_errors=1),
+        Refused(1, 5, ECM),
+        Retry,
+        Phase.PENDING,
+        "InvokeEcmError",
+        check=lambda d: d.status.bounded_errors == 2,
+    ),
+    Case(
+        "a throttled attempt leaves the InvokeEcmError count alone",
+        status(phase=Phase.SUBMITTING, attempts=3, submitted_at=ago(1), bounded_errors=2),
+        Refused(1, 3, THROTTLED),
+        Retry,
+        Phase.PENDING,
+        check=lambda d: d.status.bounded_errors == 2,
     ),
     Case(
         "terminal error: Failed, message names the fix",
@@ -389,14 +419,73 @@ CASES = [
         ctx={"deadline_seconds": 90},
     ),
     Case(
-        "deadline passed while running says the operation may still run",
-        RUNNING.model_copy(update={"start_time": ago(100)}),
+        "deadline passed while running: poll once more before deciding",
+        RUNNING.evolve(start_time=ago(100)),
         Look(),
+        Poll,
+        ctx={"deadline_seconds": 90},
+    ),
+    Case(
+        "an operation that completed in the last interval is Succeeded, not DeadlineExceeded",
+        RUNNING.evolve(start_time=ago(100)),
+        Polled(op("COMPLETED")),
         Finish,
+        Phase.SUCCEEDED,
+        "Succeeded",
+        ctx={"deadline_seconds": 90},
+    ),
+    Case(
+        "still in progress at the deadline: Failed, and followed on slowly (holds the cluster)",
+        RUNNING.evolve(start_time=ago(100)),
+        Polled(op("IN_PROGRESS")),
+        Wait,
+        Phase.FAILED,
+        "DeadlineExceeded",
+        after=30.0,
+        event="Failed",
+        ctx={"deadline_seconds": 90},
+        check=lambda d: (
+            "op-1 may still be running" in d.status.message
+            and d.status.operation.state == "IN_PROGRESS"
+            and holds_cluster(d.status)
+            and following(d.status)
+        ),
+    ),
+    Case(
+        "a poll error at the deadline cannot confirm the end: DeadlineExceeded",
+        RUNNING.evolve(start_time=ago(100)),
+        PollFailed(THROTTLED),
+        Wait,
         Phase.FAILED,
         "DeadlineExceeded",
         ctx={"deadline_seconds": 90},
-        check=lambda d: "op-1 may still be running" in d.status.message,
+    ),
+    Case(
+        "a followed operation is polled again after the deadline",
+        FOLLOWED,
+        Look(),
+        Poll,
+        ctx={"deadline_seconds": 90},
+    ),
+    Case(
+        "a followed operation that ended releases the cluster and stops the worker",
+        FOLLOWED,
+        Polled(op("COMPLETED")),
+        Finish,
+        Phase.FAILED,
+        "DeadlineExceeded",
+        event="OperationEnded",
+        ctx={"deadline_seconds": 90},
+        check=lambda d: not holds_cluster(d.status) and d.status.operation.state == "COMPLETED",
+    ),
+    Case(
+        "a followed operation still running: no write, poll slowly, never capped to zero",
+        FOLLOWED,
+        Polled(op("IN_PROGRESS")),
+        Wait,
+        after=30.0,
+        ctx={"deadline_seconds": 90},
+        check=lambda d: d.status is None,
     ),
     Case(
         "waits never overshoot the deadline",
@@ -606,3 +695,149 @@ def test_polling_writes_only_when_something_changed() -> None:
         Polled(op("IN_PROGRESS")),
     )
     assert isinstance(again, Wait) and again.status is None and again.event is None and again.after == 4.0
+
+
+# --- the holes of issue 9, one table each ---------------------------------------------------
+
+NOT_FOUND = CallError(
+    Classification.TERMINAL,
+    "ResourceNotFound",
+    "no such operation",
+    "ResourceNotFound",
+    http_status=404,
+    read_lag=True,
+)
+
+
+def ctx_of(st: RunStatus, **kw: Any) -> Context:
+    return Context(status=st, now=NOW, created_at=CREATED, jitter=0.5, policy=POLICY, **kw)
+
+
+@pytest.mark.parametrize(
+    ("accepted_ago", "kind"),
+    [(1, Retry), (29, Retry), (31, Stall)],
+    ids=["just accepted", "inside the grace", "past the grace"],
+)
+def test_get_operation_not_found_right_after_submit_is_read_after_write_lag(
+    accepted_ago: float, kind: type[Decision]
+) -> None:
+    st = RUNNING.evolve(submitted_at=ago(accepted_ago))
+    decision = decide(ctx_of(st), PollFailed(NOT_FOUND))
+    assert type(decision) is kind
+    if kind is Stall:
+        assert decision.status is not None and decision.status.reason == "OperationNotFound"
+    else:
+        assert decision.status is not None and decision.status.phase is Phase.RUNNING
+
+
+UNKNOWN = status(phase=Phase.UNKNOWN, operation_id=None, reason="OutcomeUnknown", stalled=True, run=1)
+
+
+@pytest.mark.parametrize(
+    ("st", "holds", "excl"),
+    [
+        (RunStatus(), True, False),
+        (status(phase=Phase.PENDING), True, False),
+        (status(phase=Phase.PENDING, reason="CredentialsMissing"), False, False),
+        (status(phase=Phase.QUEUED), True, False),
+        (SUBMITTING, True, True),
+        (RUNNING, True, True),
+        (status(phase=Phase.SUCCEEDED), False, False),
+        (status(phase=Phase.FAILED, reason="NotAuthorized"), False, False),
+        (UNKNOWN, True, True),
+        (UNKNOWN.evolve(acknowledged_at="x", acknowledged_run=1), False, False),
+        (UNKNOWN.evolve(run=2, acknowledged_at="x", acknowledged_run=1), True, True),
+        (FOLLOWED, True, True),
+        (FOLLOWED.evolve(operation=OperationStatus(state="COMPLETED")), False, False),
+        (FOLLOWED.evolve(acknowledged_at="x", acknowledged_run=1), False, False),
+    ],
+    ids=[
+        "new",
+        "pending",
+        "pending without credentials",
+        "queued",
+        "submitting",
+        "running",
+        "succeeded",
+        "failed",
+        "unknown",
+        "unknown, acknowledged",
+        "unknown run 2, run 1 was acknowledged",
+        "followed past its deadline",
+        "followed operation ended",
+        "followed, acknowledged",
+    ],
+)
+def test_what_holds_the_cluster(st: RunStatus, holds: bool, excl: bool) -> None:
+    assert holds_cluster(st) is holds
+    assert exclusive(st) is excl
+
+
+def test_an_acknowledgement_releases_an_unknown_run_and_is_taken_once() -> None:
+    assert needs_attention(UNKNOWN, None, None) is False
+    assert needs_attention(UNKNOWN, None, "checked") is True
+    decision = decide(ctx_of(UNKNOWN, ack_value="checked"), Look())
+    assert isinstance(decision, Finish) and decision.event is not None
+    released = decision.status
+    assert released is not None and released.phase is Phase.UNKNOWN
+    assert released.acknowledged_at == "checked" and not holds_cluster(released)
+    assert needs_attention(released, None, "checked") is False
+    assert isinstance(decide(ctx_of(released, ack_value="checked"), Look()), Nothing)
+
+
+def test_an_old_acknowledgement_never_releases_a_new_run() -> None:
+    released = UNKNOWN.evolve(acknowledged_at="v1", acknowledged_run=1, run_requested_at=None)
+    rerun = decide(ctx_of(released, rerun_value="again", ack_value="v1"), Look())
+    assert isinstance(rerun, Wait) and rerun.status is not None
+    run2 = rerun.status
+    assert run2.run == 2 and run2.acknowledged_at == "v1"
+    unknown2 = run2.evolve(phase=Phase.UNKNOWN, reason="OutcomeUnknown", stalled=True)
+    assert holds_cluster(unknown2) and not needs_attention(unknown2, "again", "v1")
+    assert needs_attention(unknown2, "again", "v2")
+
+
+def test_an_acknowledgement_while_running_waits_for_the_run_to_end() -> None:
+    assert isinstance(decide(ctx_of(RUNNING, ack_value="early"), Look()), Poll)
+
+
+def test_a_withdrawn_intent_goes_back_to_the_queue_as_if_never_written() -> None:
+    intent = status(phase=Phase.SUBMITTING, attempts=2, submitted_at=ago(0), reason="Submitting")
+    decision = decide(ctx_of(intent), Blocked(1, 2, waiting_for=("ns/older",)))
+    assert isinstance(decision, Wait) and decision.status is not None
+    assert decision.status.phase is Phase.QUEUED and decision.status.attempts == 1
+    assert decision.status.submitted_at is None and decision.status.waiting_for == ("ns/older",)
+    assert decision.event is not None and decision.event.reason == "Queued"
+
+
+def test_an_intent_withdrawn_for_another_reason_retries_after_a_backoff() -> None:
+    intent = status(phase=Phase.SUBMITTING, attempts=1, submitted_at=ago(0), reason="Submitting")
+    decision = decide(ctx_of(intent), Blocked(1, 1, why="the operator is shutting down"))
+    assert isinstance(decision, Wait) and decision.status is not None
+    assert decision.status.phase is Phase.PENDING and decision.status.attempts == 0
+    assert decision.status.next_attempt_at is not None and "shutting down" in (decision.status.message or "")
+
+
+@pytest.mark.parametrize(
+    "st",
+    [
+        status(phase=Phase.SUBMITTING, attempts=2, submitted_at=ago(0)),  # another attempt
+        RUNNING,  # the call was made after all (another replica)
+        status(phase=Phase.QUEUED, attempts=0),
+    ],
+    ids=["another attempt", "running", "queued"],
+)
+def test_a_stale_withdrawal_is_dropped(st: RunStatus) -> None:
+    assert isinstance(decide(ctx_of(st), Blocked(1, 1, waiting_for=("ns/a",))), Drop)
+
+
+def test_credentials_are_checked_before_the_queue() -> None:
+    decision = decide(
+        ctx_of(status(phase=Phase.PENDING)), Gates(waiting_for=("ns/a",), credentials_problem="no")
+    )
+    assert isinstance(decision, Wait) and decision.status is not None
+    assert decision.status.reason == "CredentialsMissing" and not holds_cluster(decision.status)
+
+
+def test_evolve_refuses_a_field_that_does_not_exist() -> None:
+    with pytest.raises(TypeError, match="phse"):
+        RUNNING.evolve(**{"phse": Phase.FAILED})  # type: ignore[arg-type]

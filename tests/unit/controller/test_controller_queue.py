@@ -54,15 +54,41 @@ def test_in_flight_runs_block_even_when_younger() -> None:
     assert blockers(old, [old, young]) == ("ns/young",)
 
 
-def test_same_second_orders_by_acceptance_time() -> None:
-    first, second = entries(
-        body("z", T1, "Queued", start="2025-01-01T00:00:01.100000Z"),
-        body("a", T1, "Queued", start="2025-01-01T00:00:01.200000Z"),
+def test_same_second_order_does_not_depend_on_how_fresh_the_view_is() -> None:
+    """Hole 2: each worker saw its own fresh startTime and the other's not yet; both went."""
+    z_fresh, a_stale = entries(body("z", T1, "Pending", start="2025-01-01T00:00:01.100000Z"), body("a", T1))
+    z_stale, a_fresh = entries(body("z", T1), body("a", T1, "Pending", start="2025-01-01T00:00:01.200000Z"))
+    # z's worker (its own entry fresh, a's stale) and a's worker (the other way round) agree:
+    # in the same second the name decides, so z waits for a and a waits for nobody.
+    assert blockers(z_fresh, [z_fresh, a_stale]) == ("ns/a",)
+    assert blockers(a_fresh, [z_stale, a_fresh]) == ()
+
+
+def test_first_runs_order_by_creation_then_namespace_then_name_only() -> None:
+    young_a, old_z = entries(body("a", T2), body("z", T1, "Queued", start="2025-01-01T00:00:09.000000Z"))
+    assert blockers(young_a, [young_a, old_z]) == ("ns/z",)
+    assert blockers(old_z, [young_a, old_z]) == ()
+
+
+def test_a_rerun_sorts_after_first_runs_created_in_the_same_second() -> None:
+    rerun, fresh = entries(
+        body("a", T1, "Pending", start="2025-01-01T00:00:01.000001Z", run=2), body("z", T1)
     )
-    assert blockers(second, [first, second]) == ("ns/z",)
-    assert blockers(first, [first, second]) == ()
-    (not_accepted,) = entries(body("b", T1))
-    assert blockers(not_accepted, [first, second, not_accepted]) == ("ns/z", "ns/a")
+    assert blockers(rerun, [rerun, fresh]) == ("ns/z",)
+    assert blockers(fresh, [rerun, fresh]) == ()
+
+
+def test_runs_without_credentials_and_released_runs_do_not_block() -> None:
+    creds = body("a", T1, "Pending")
+    creds["status"]["conditions"] = [
+        {"type": "Reconciling", "status": "True", "reason": "CredentialsMissing", "lastTransitionTime": T1}
+    ]
+    unknown = body("b", T1, "Unknown")
+    released = body("c", T1, "Unknown")
+    released["status"].update(acknowledgedAt="checked", acknowledgedRun=1)
+    later = body("d", T2)
+    a, b, c, d = entries(creds, unknown, released, later)
+    assert blockers(d, [a, b, c, d]) == ("ns/b",)
 
 
 def test_a_rerun_queues_by_when_it_was_accepted() -> None:
@@ -103,18 +129,22 @@ def test_stop_progress_and_untrackable_actions() -> None:
     )
 
 
-def test_the_book_recomputes_an_entry_only_for_a_new_resource_version() -> None:
+def test_the_book_recomputes_an_entry_only_for_a_newer_resource_version() -> None:
     book = Book()
     first = body("a", T1, "Pending")
     first["metadata"]["resourceVersion"] = "5"
     book.observe(first)
     same_version = copy.deepcopy(first)
-    same_version["status"]["phase"] = "Queued"  # cannot happen for one version: shows the cache
+    same_version["status"]["phase"] = "Running"  # cannot happen for one version: shows the cache
     book.observe(same_version)
-    assert [e.phase for e in book(("cn-hangzhou", "c-1"))] == ["Pending"]
+    assert [e.exclusive for e in book(("cn-hangzhou", "c-1"))] == [False]
     same_version["metadata"]["resourceVersion"] = "6"
     book.observe(same_version)
-    assert [e.phase for e in book(("cn-hangzhou", "c-1"))] == ["Queued"]
+    assert [e.exclusive for e in book(("cn-hangzhou", "c-1"))] == [True]
+    older = copy.deepcopy(first)
+    older["metadata"]["resourceVersion"] = "4"  # a listing served before the watch's last event
+    book.observe(older)
+    assert [e.exclusive for e in book(("cn-hangzhou", "c-1"))] == [True]
     unreadable = copy.deepcopy(same_version)
     unreadable["metadata"]["resourceVersion"] = "7"
     del unreadable["spec"]["clusterId"]

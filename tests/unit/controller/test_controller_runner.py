@@ -1,177 +1,25 @@
 """Workers against an in-memory object store with real resourceVersion conflicts and a fake EMR.
 
-The fakes stand in for Kubernetes and EMR only; the worker, the state machine and the status
-writer are the real ones.
+The fakes (``controller_fakes``) stand in for Kubernetes and EMR only; the worker, the state
+machine and the status writer are the real ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from controller_fakes import FakeEmr, FakeStore, new_store, service_action, services, wait_for_phase
 
-from emrops.controller.backoff import Backoff
-from emrops.controller.kube import Conflict, Gone, SecretUnreadable
-from emrops.controller.machine import Event, Policy
-from emrops.controller.metrics import Metrics
-from emrops.controller.ratelimit import RateLimiter
-from emrops.controller.runner import Services, Supervisor
-from emrops.emr.credentials import CredentialsProvider, StaticCredentials
+from emrops.controller.runner import Supervisor
 from emrops.emr.errors import ApiError, OutcomeUnknownError
-from emrops.emr.models import (
-    ComponentInstance,
-    GetOperationRequest,
-    GetOperationResponse,
-    ListComponentInstancesRequest,
-    Operation,
-    OperationState,
-    RunApplicationActionRequest,
-    RunApplicationActionResponse,
-)
-
-
-class FakeStore:
-    """One namespace of ServiceActions and Secrets, with optimistic concurrency like the apiserver."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.secrets: dict[str, dict[str, str]] = {}
-        self.rv = 100
-        self.writes = 0
-
-    def add(self, obj: dict[str, Any]) -> dict[str, Any]:
-        self.rv += 1
-        obj["metadata"]["resourceVersion"] = str(self.rv)
-        self.objects[obj["metadata"]["name"]] = obj
-        return copy.deepcopy(obj)
-
-    async def get(self, namespace: str, name: str) -> dict[str, Any]:
-        if name not in self.objects:
-            raise Gone(name)
-        return copy.deepcopy(self.objects[name])
-
-    async def patch_status(
-        self, namespace: str, name: str, status: dict[str, Any], resource_version: str
-    ) -> dict[str, Any]:
-        await asyncio.sleep(0)  # let other workers interleave, as a real round trip would
-        obj = self.objects[name]
-        if obj["metadata"]["resourceVersion"] != resource_version:
-            raise Conflict(name)
-        current = obj.setdefault("status", {})
-        for key, value in status.items():
-            if value is None:
-                current.pop(key, None)
-            else:
-                current[key] = value
-        self.rv += 1
-        self.writes += 1
-        obj["metadata"]["resourceVersion"] = str(self.rv)
-        return copy.deepcopy(obj)
-
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
-        if name not in self.secrets:
-            raise SecretUnreadable(f"Secret {namespace}/{name} (spec.credentialsSecretRef) not found")
-        return dict(self.secrets[name])
-
-
-class FakeEmr:
-    def __init__(self, submit_error: Exception | None = None) -> None:
-        self.submits: list[RunApplicationActionRequest] = []
-        self.polls = 0
-        self.submit_error = submit_error
-
-    async def run_application_action(
-        self, request: RunApplicationActionRequest, *, credentials: CredentialsProvider
-    ) -> RunApplicationActionResponse:
-        await asyncio.sleep(0.01)
-        self.submits.append(request)
-        if self.submit_error is not None:
-            raise self.submit_error
-        return RunApplicationActionResponse(request_id="req-1", operation_id=f"op-{len(self.submits)}")
-
-    async def get_operation(
-        self, request: GetOperationRequest, *, credentials: CredentialsProvider
-    ) -> GetOperationResponse:
-        self.polls += 1
-        state = OperationState.COMPLETED if self.polls >= 2 else OperationState.IN_PROGRESS
-        return GetOperationResponse(
-            request_id="req-p", operation=Operation(operation_id=request.operation_id, operation_state=state)
-        )
-
-    async def iter_component_instances(
-        self, request: ListComponentInstancesRequest, *, credentials: CredentialsProvider
-    ) -> AsyncIterator[ComponentInstance]:
-        for node in ("i-1", "i-2"):
-            yield ComponentInstance(
-                application_name="HDFS",
-                component_name="DataNode",
-                node_id=node,
-                component_instance_state="STARTED",
-            )
-
-
-def service_action(name: str = "sa", secret: str | None = "creds") -> dict[str, Any]:  # noqa: S107 - a Secret name
-    spec: dict[str, Any] = {
-        "regionId": "cn-hangzhou",
-        "clusterId": "c-1",
-        "actionName": "restart",
-        "componentInstanceSelector": {"runActionScope": "APPLICATION", "applicationName": "HDFS"},
-    }
-    if secret:
-        spec["credentialsSecretRef"] = {"name": secret}
-    return {
-        "apiVersion": "emrops.io/v1alpha1",
-        "kind": "ServiceAction",
-        "metadata": {
-            "name": name,
-            "namespace": "ns",
-            "uid": f"uid-{name}",
-            "generation": 1,
-            "creationTimestamp": "2025-01-01T00:00:00Z",
-        },
-        "spec": spec,
-    }
-
-
-def services(
-    store: FakeStore, emr: FakeEmr, events: list[Event], settle_seconds: float = 0.0, settle_max: float = 0.0
-) -> Services:
-    return Services(
-        store=store,
-        emr=emr,
-        default_credentials=StaticCredentials("default-ak", "default-secret"),
-        limiter=RateLimiter(0, 0),
-        metrics=Metrics(),
-        emit=lambda _body, event: events.append(event),
-        policy=Policy(
-            backoff=Backoff(base=0.01, cap=0.05),
-            poll_initial=0.01,
-            poll_max=0.02,
-            submit_grace=0.2,
-            credentials_recheck=0.05,
-            queue_recheck=0.05,
-        ),
-        call_timeout=2.0,
-        settle_seconds=settle_seconds,
-        settle_max=settle_max,
-    )
-
-
-async def wait_for_phase(store: FakeStore, name: str, phases: set[str]) -> dict[str, Any]:
-    async with asyncio.timeout(5.0):
-        while (store.objects[name].get("status") or {}).get("phase") not in phases:  # noqa: ASYNC110 - polling a fake
-            await asyncio.sleep(0.01)
-    return store.objects[name]
 
 
 @pytest.fixture
 def store() -> FakeStore:
-    s = FakeStore()
-    s.secrets["creds"] = {"accessKeyId": "ak", "accessKeySecret": "sk"}
-    return s
+    return new_store()
 
 
 async def test_a_run_goes_from_nothing_to_succeeded_with_one_call(store: FakeStore) -> None:
@@ -269,7 +117,7 @@ async def test_the_queue_follows_events_and_finished_objects_leave_it(store: Fak
     moved["status"] = {"phase": "Running", "operationId": "op-9"}
     moved["metadata"]["resourceVersion"] = "900"
     supervisor.observe("MODIFIED", moved)
-    assert {e.name: e.phase for e in supervisor.services.queue(key)} == {"a": "Running", "b": None}
+    assert {e.name: e.exclusive for e in supervisor.services.queue(key)} == {"a": True, "b": False}
     elsewhere = copy.deepcopy(moved)  # a changed cluster key (spec is immutable, but stay correct)
     elsewhere["spec"]["clusterId"] = "c-2"
     elsewhere["metadata"]["resourceVersion"] = "901"

@@ -58,6 +58,12 @@ def test_environment_values() -> None:
     assert s.emr.network == "vpc"
 
 
+def test_shutdown_grace() -> None:
+    assert parse([], {}).shutdown.grace_seconds == 20.0
+    assert parse(["--shutdown-grace", "5"], {"EMROPS_SHUTDOWN_GRACE": "9"}).shutdown.grace_seconds == 5.0
+    assert parse([], {"EMROPS_SHUTDOWN_GRACE": "0"}).shutdown.grace_seconds == 0.0
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "named"),
     [
@@ -69,6 +75,9 @@ def test_environment_values() -> None:
         (["--emr-network", "private"], {}, "--emr-network"),
         ([], {"EMROPS_RATE_LIMIT_BURST": "-2"}, "EMROPS_RATE_LIMIT_BURST"),
         (["--emr-endpoint", "ftp://x"], {}, "--emr-endpoint"),
+        (["--label-selector", "tier in (a,b)"], {}, "--label-selector"),
+        ([], {"EMROPS_LABEL_SELECTOR": "bad key=x"}, "EMROPS_LABEL_SELECTOR"),
+        (["--shutdown-grace", "-1"], {}, "--shutdown-grace"),
     ],
 )
 def test_errors_name_the_flag_or_variable(argv: list[str], env: dict[str, str], named: str) -> None:

@@ -42,6 +42,30 @@ async def test_injected_throttling_carries_retry_after(api: Api) -> None:
     assert api.state.world.operations == {}
 
 
+def test_after_lines_rules_up_in_a_sequence() -> None:
+    """``after`` lets the first M matching calls through (whatever other rules do to them)."""
+    book = FaultBook()
+    book.add(parse_fault({"action": "RunApplicationAction", "code": "ThrottlingException", "count": 2}))
+    book.add(
+        parse_fault({"action": "RunApplicationAction", "code": "InvokeEcmError", "after": 2, "count": 2})
+    )
+    assert book.draw("GetOperation", None) is None  # other actions do not count
+    codes = []
+    for _ in range(6):
+        hit = book.draw("RunApplicationAction", None)
+        codes.append(hit.code if hit else None)
+    assert codes == ["ThrottlingException"] * 2 + ["InvokeEcmError"] * 2 + [None, None]
+    assert book.active() == []
+
+
+def test_after_alone_fires_from_the_next_call_on() -> None:
+    book = FaultBook()
+    book.add(parse_fault({"action": "GetOperation", "code": "ResourceNotFound", "after": 1}))
+    assert book.active()[0]["skipping"] == 1
+    hits = [book.draw("GetOperation", None) for _ in range(3)]
+    assert [h.code if h else None for h in hits] == [None, "ResourceNotFound", "ResourceNotFound"]
+
+
 def test_probability_is_reproducible_with_a_seed() -> None:
     def draws(seed: int) -> list[bool]:
         book = FaultBook(seed=seed)
@@ -84,6 +108,7 @@ async def test_drop_before_apply_sends_nothing_and_does_nothing(api: Api) -> Non
         {"action": "X"},
         {"code": "InternalError", "drop_after_apply": True},
         {"code": "InternalError", "count": 0},
+        {"code": "InternalError", "after": -1},
         "text",
         {"code": "InternalError", "surprise": 1},
     ],

@@ -101,6 +101,7 @@ this ServiceAccount's token) and not more (kubectl auth can-i).
 - --rate-limit-burst={{ .Values.rateLimit.burst }}
 - --poll-initial-seconds={{ .Values.polling.initialSeconds }}
 - --poll-max-seconds={{ .Values.polling.maxSeconds }}
+- --shutdown-grace={{ .Values.shutdownGraceSeconds }}
 {{- with .Values.peering.name }}
 - --peering={{ . }}
 - --priority={{ $.Values.peering.priority }}
