@@ -223,14 +223,14 @@ class OperatorProcess:
         def _ready() -> bool:
             if not self.alive():
                 raise RuntimeError(f"operator exited early; log: {self.log_text()[-3000:]}")
-            # /healthz is kopf's liveness endpoint: it answers once the operator is up and watching.
+            # /readyz answers 200 once the operator is up, has listed ServiceActions and is watching.
             try:
-                response = httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2)
+                response = httpx.get(f"http://127.0.0.1:{self.health_port}/readyz", timeout=2)
             except httpx.HTTPError:
                 return False
             return response.status_code == 200
 
-        wait_for(_ready, timeout=timeout, interval=0.2, what=f"{self.name} /healthz")
+        wait_for(_ready, timeout=timeout, interval=0.2, what=f"{self.name} /readyz")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no last patch; what a node failure or an OOM kill does."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubernetes_asyncio import client, config
 
@@ -85,17 +86,40 @@ class Runtime:
         )
         return cls(settings, api_client, emr, metrics, Supervisor(services))
 
-    async def probe_apiserver(self) -> str:
-        """Liveness: the apiserver answers a ServiceAction list (proves network, auth, CRD)."""
+    async def ready_problems(self) -> list[str]:
+        """Why the operator is not ready (``/readyz``); empty when it is.
+
+        The ServiceAction list proves network, credentials, RBAC and the CRD. The supervisor's
+        settle barrier is set once the watch delivered its initial listing; with nothing to list
+        (no ServiceAction matches what this process watches) no event ever comes, so that case
+        counts as settled too.
+        """
+        if self.supervisor.draining.is_set():
+            return ["shutting down"]
+        try:
+            anything = await self._any_serviceaction()
+        except Exception as exc:  # any failure to list means not ready; the reason is in the type
+            return [f"the apiserver did not list ServiceActions: {type(exc).__name__}"]
+        if anything and not self.supervisor.settled.is_set():
+            return ["the watch has not delivered its initial listing yet"]
+        return []
+
+    async def _any_serviceaction(self) -> bool:
         custom = client.CustomObjectsApi(self.api_client)
-        namespaces = self.settings.watch.namespaces
-        if namespaces:
-            await custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespaces[0], PLURAL, limit=1, _request_timeout=10
-            )
-        else:
-            await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1, _request_timeout=10)
-        return "ok"
+        watch = self.settings.watch
+        extra: dict[str, Any] = {"limit": 1, "_request_timeout": 5}
+        if watch.label_selector:
+            extra["label_selector"] = watch.label_selector
+        for namespace in watch.namespaces or (None,):
+            if namespace is None:
+                listing = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **extra)
+            else:
+                listing = await custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, **extra
+                )
+            if listing.get("items"):
+                return True
+        return False
 
     async def close(self) -> None:
         if self._closed:

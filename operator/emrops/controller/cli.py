@@ -10,6 +10,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import kopf
+
+    from emrops.controller.settings import Settings
 
 HELP = "run the ServiceAction operator"
 DESCRIPTION = """\
@@ -21,8 +27,9 @@ the in-cluster ServiceAccount. EMR credentials come from each ServiceAction's
 spec.credentialsSecretRef, else from the Alibaba Cloud default chain (ALIBABA_CLOUD_* variables,
 RRSA, ECS RAM role).
 
-Endpoints: /metrics on --metrics-port (Prometheus), /healthz on --health-port (liveness: the
-apiserver answers and the operator's workers report).
+Endpoints: /metrics on --metrics-port (Prometheus); on --health-port, /healthz (liveness: the
+process answers) and /readyz (readiness: the apiserver lists ServiceActions, the watch has
+delivered its initial listing, no shutdown has begun).
 """
 
 #: Exit code for configuration errors (bad flag, no kubeconfig), as argparse uses.
@@ -76,6 +83,32 @@ def _kubeconfig_problem() -> str | None:
     return None
 
 
+async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> None:
+    """kopf's operator, with the health endpoints up from before it starts until after it ends."""
+    import kopf
+
+    from emrops.controller.health import HealthServer, HealthState
+
+    health = HealthState()
+    server = HealthServer(health, settings.serve.health_port) if settings.serve.health_port else None
+    if server is not None:
+        await server.start()
+    watch = settings.watch
+    try:
+        await kopf.operator(
+            registry=registry,
+            memo=kopf.Memo(config=settings, health=health),
+            namespaces=list(watch.namespaces),
+            clusterwide=not watch.namespaces,
+            standalone=watch.peering is None,
+            peering_name=watch.peering,
+            priority=watch.priority,
+        )
+    finally:
+        if server is not None:
+            await server.stop()
+
+
 def main(args: argparse.Namespace) -> int:
     from emrops.controller.settings import SettingsError, from_args
 
@@ -90,23 +123,8 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     configure_logging(settings.log.format, settings.log.level)
 
-    import kopf
-
     from emrops.controller.handlers import build_registry
 
-    watch = settings.watch
-    liveness = f"http://0.0.0.0:{settings.serve.health_port}/healthz" if settings.serve.health_port else None
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: kopf already stopped cleanly
-        asyncio.run(
-            kopf.operator(
-                registry=build_registry(settings),
-                memo=kopf.Memo(config=settings),
-                namespaces=list(watch.namespaces),
-                clusterwide=not watch.namespaces,
-                standalone=watch.peering is None,
-                peering_name=watch.peering,
-                priority=watch.priority,
-                liveness_endpoint=liveness,
-            )
-        )
+        asyncio.run(_operate(settings, build_registry(settings)))
     return 0

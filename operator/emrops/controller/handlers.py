@@ -83,6 +83,7 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_kopf(settings, memo.config)
         memo.runtime = await Runtime.open(memo.config, post_event)
+        memo.health.check = memo.runtime.ready_problems
 
     @kopf.on.cleanup(id="cleanup", registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -93,16 +94,6 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     async def serviceaction_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         # Async on purpose: kopf runs sync handlers in threads, and the supervisor starts tasks.
         memo.runtime.supervisor.observe(event.get("type"), dict(body))
-
-    @kopf.on.probe(id="apiserver", registry=registry)
-    async def apiserver(memo: kopf.Memo, **_: Any) -> str:
-        result: str = await memo.runtime.probe_apiserver()
-        return result
-
-    @kopf.on.probe(id="workers", registry=registry)
-    async def workers(memo: kopf.Memo, **_: Any) -> int:
-        active: int = memo.runtime.supervisor.active
-        return active
 
     return registry
 

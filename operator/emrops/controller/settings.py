@@ -72,7 +72,7 @@ class RetrySettings:
 class ServeSettings:
     #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
     metrics_port: int = 8080
-    #: Port of the ``/healthz`` liveness endpoint; 0 turns it off.
+    #: Port of the ``/healthz`` (liveness) and ``/readyz`` (readiness) endpoints; 0 turns them off.
     health_port: int = 8081
 
 
@@ -146,7 +146,9 @@ OPTIONS = (
     _Option("--log-format", "EMROPS_LOG_FORMAT", "text or json (default text)", "FMT"),
     _Option("--log-level", "EMROPS_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)", "LEVEL"),
     _Option("--metrics-port", "EMROPS_METRICS_PORT", "port of /metrics (default 8080, 0 = off)", "PORT"),
-    _Option("--health-port", "EMROPS_HEALTH_PORT", "port of /healthz (default 8081, 0 = off)", "PORT"),
+    _Option(
+        "--health-port", "EMROPS_HEALTH_PORT", "port of /healthz and /readyz (default 8081, 0 = off)", "PORT"
+    ),
     _Option(
         "--rate-limit-qps",
         "EMROPS_RATE_LIMIT_QPS",

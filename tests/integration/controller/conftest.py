@@ -99,6 +99,21 @@ def operator_factory(
 
 
 @pytest.fixture
+def operators(operator_factory: OperatorFactory) -> Iterator[OperatorFactory]:
+    """``operator_factory``, with every operator this test started stopped when it ends."""
+    started: list[Operator] = []
+
+    def start(*args: str) -> Operator:
+        op = operator_factory(*args)
+        started.append(op)
+        return op
+
+    yield start
+    for op in started:
+        op.stop()
+
+
+@pytest.fixture
 def rng(request: pytest.FixtureRequest) -> random.Random:
     """A seeded random source; the seed is printed so a failing run can be replayed."""
     seed = int(os.environ.get("EMROPS_TEST_SEED", random.randrange(1 << 30)))

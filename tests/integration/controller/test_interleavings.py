@@ -14,14 +14,12 @@ each stops the operators it started, so the next one starts from a quiet namespa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from ctl_harness import (
     Emulator,
     Kube,
-    Operator,
     OperatorFactory,
     PhaseLog,
     accepted_order,
@@ -42,21 +40,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", autouse=True)
 def credentials(kube: Kube) -> None:
     kube.create_secret()
-
-
-@pytest.fixture
-def operators(operator_factory: OperatorFactory) -> Iterator[OperatorFactory]:
-    """``operator_factory``, with every operator this test started stopped when it ends."""
-    started: list[Operator] = []
-
-    def start(*args: str) -> Operator:
-        op = operator_factory(*args)
-        started.append(op)
-        return op
-
-    yield start
-    for op in started:
-        op.stop()
 
 
 def rolling_datanodes(name: str) -> dict[str, Any]:

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 from ctl_harness import (
+    ACKNOWLEDGED_AT,
     GET_OPERATION,
     RUN_ACTION,
     Emulator,
     Kube,
-    Operator,
     OperatorFactory,
     call_action,
     call_outcome,
@@ -42,27 +42,10 @@ from fixtures.objects import CORES, TASKS, component_scope, instance_scope
 
 pytestmark = pytest.mark.integration
 
-ACKNOWLEDGED_AT = "emrops.io/acknowledged-at"
-
 
 @pytest.fixture(scope="module", autouse=True)
 def credentials(kube: Kube) -> None:
     kube.create_secret()
-
-
-@pytest.fixture
-def operators(operator_factory: OperatorFactory) -> Iterator[OperatorFactory]:
-    """``operator_factory``, with every operator this test started stopped when it ends."""
-    started: list[Operator] = []
-
-    def start(*args: str) -> Operator:
-        op = operator_factory(*args)
-        started.append(op)
-        return op
-
-    yield start
-    for op in started:
-        op.stop()
 
 
 def settled_phase(name: str) -> Callable[[dict[str, dict[str, Any]]], bool]:
