@@ -8,13 +8,17 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import kopf
 
+    from emrops.controller.health import HealthState
     from emrops.controller.settings import Settings
 
 HELP = "run the ServiceAction operator"
@@ -83,8 +87,12 @@ def _kubeconfig_problem() -> str | None:
     return None
 
 
-async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> None:
-    """kopf's operator, with the health endpoints up from before it starts until after it ends."""
+async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> int:
+    """kopf's operator, with the health endpoints up from before it starts until after it ends.
+
+    With ``--leader-elect`` it waits for the Lease first (a ready standby meanwhile), and stops
+    (exit code 1: the pod restarts as a standby) when it can no longer renew it.
+    """
     import kopf
 
     from emrops.controller.health import HealthServer, HealthState
@@ -95,18 +103,78 @@ async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> None:
         await server.start()
     watch = settings.watch
     try:
-        await kopf.operator(
-            registry=registry,
-            memo=kopf.Memo(config=settings, health=health),
-            namespaces=list(watch.namespaces),
-            clusterwide=not watch.namespaces,
-            standalone=watch.peering is None,
-            peering_name=watch.peering,
-            priority=watch.priority,
-        )
+        async with _leadership(settings, health) as lost:
+            await kopf.operator(
+                registry=registry,
+                memo=kopf.Memo(config=settings, health=health),
+                namespaces=list(watch.namespaces),
+                clusterwide=not watch.namespaces,
+                standalone=watch.peering is None,
+                peering_name=watch.peering,
+                priority=watch.priority,
+                stop_flag=lost,
+            )
+        return 1 if lost is not None and lost.is_set() else 0
     finally:
         if server is not None:
             await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def _leadership(settings: Settings, health: HealthState) -> AsyncIterator[asyncio.Event | None]:
+    """Hold the Lease for the duration (``--leader-elect``); yields an event set on losing it."""
+    if not settings.leader.enabled:
+        yield None
+        return
+    from emrops.controller.app import kube_api_client
+    from emrops.controller.leader import Elector, KubeLeases, LeaseConfig
+
+    leader = settings.leader
+    namespace = leader.namespace or _own_namespace()
+    config = LeaseConfig(
+        namespace=namespace,
+        name=leader.name,
+        identity=_identity(),
+        lease_duration=leader.lease_duration,
+        renew_deadline=leader.renew_deadline,
+        retry_period=leader.retry_period,
+    )
+    api_client = await kube_api_client()
+    elector = Elector(config, KubeLeases(api_client, namespace, leader.name))
+    lost = asyncio.Event()
+    keeper: asyncio.Task[None] | None = None
+    try:
+        health.role = "standby"
+        await elector.acquire()
+        health.role = "leader"
+        keeper = asyncio.create_task(elector.keep(lost), name="emrops lease")
+        yield lost
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        if not lost.is_set():
+            await elector.release()
+        await api_client.close()
+
+
+#: Where Kubernetes mounts the pod's ServiceAccount namespace.
+_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _own_namespace() -> str:
+    """The pod's namespace: POD_NAMESPACE (the chart sets it), the ServiceAccount's, or default."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return _SA_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _identity() -> str:
+    """This process in the Lease: POD_NAME (the chart sets it), else host name and a random tail."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -125,6 +193,7 @@ def main(args: argparse.Namespace) -> int:
 
     from emrops.controller.handlers import build_registry
 
+    code = 0
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: kopf already stopped cleanly
-        asyncio.run(_operate(settings, build_registry(settings)))
-    return 0
+        code = asyncio.run(_operate(settings, build_registry(settings)))
+    return code

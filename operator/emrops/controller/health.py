@@ -33,8 +33,12 @@ class HealthState:
 
     #: The problems that keep the operator from being ready (empty: ready); None before startup.
     check: ReadyCheck | None = None
+    #: With leader election: "standby" (ready, waiting for the Lease) or "leader"; else None.
+    role: str | None = None
 
     async def problems(self) -> list[str]:
+        if self.role == "standby":
+            return []  # a standby is ready to take over: that is all it is for
         if self.check is None:
             return ["starting: the runtime is not open yet"]
         try:
@@ -52,10 +56,12 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    problems = await request.app[HEALTH_STATE].problems()
+    state = request.app[HEALTH_STATE]
+    problems = await state.problems()
+    role = {"role": state.role} if state.role else {}
     if problems:
-        return web.json_response({"status": "not ready", "problems": problems}, status=503)
-    return web.json_response({"status": "ok"})
+        return web.json_response({"status": "not ready", "problems": problems, **role}, status=503)
+    return web.json_response({"status": "ok", **role})
 
 
 def create_app(state: HealthState) -> web.Application:

@@ -77,6 +77,22 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class LeaderSettings:
+    #: Elect one leader among replicas through a coordination.k8s.io Lease; the rest stand by.
+    enabled: bool = False
+    #: Namespace of the Lease; None: the pod's own (POD_NAMESPACE, or the ServiceAccount's).
+    namespace: str | None = None
+    #: Name of the Lease.
+    name: str = "emrops"
+    #: Seconds a leader's hold lasts from its last renewal; a standby takes over after it.
+    lease_duration: float = 15.0
+    #: Seconds the leader keeps trying to renew before it gives up leading (and exits).
+    renew_deadline: float = 10.0
+    #: Seconds between two attempts to take or renew the lease.
+    retry_period: float = 2.0
+
+
+@dataclass(frozen=True)
 class ShutdownSettings:
     #: On SIGTERM, seconds a RunApplicationAction in flight may take to finish and be recorded
     #: before the operator exits; keep it below the pod's terminationGracePeriodSeconds.
@@ -98,6 +114,7 @@ class Settings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 
@@ -158,6 +175,39 @@ OPTIONS = (
     _Option("--rate-limit-burst", "EMROPS_RATE_LIMIT_BURST", "burst of EMR calls (default 20)", "N"),
     _Option("--poll-initial-seconds", "EMROPS_POLL_INITIAL_SECONDS", "first GetOperation interval (2)", "S"),
     _Option("--poll-max-seconds", "EMROPS_POLL_MAX_SECONDS", "longest GetOperation interval (30)", "S"),
+    _Option(
+        "--leader-elect",
+        "EMROPS_LEADER_ELECT",
+        "true: elect one leader among replicas through a Lease; the others stand by (default false)",
+        "BOOL",
+    ),
+    _Option(
+        "--leader-election-namespace",
+        "EMROPS_LEADER_ELECTION_NAMESPACE",
+        "namespace of the Lease (default: the pod's namespace)",
+        "NS",
+    ),
+    _Option(
+        "--leader-election-id", "EMROPS_LEADER_ELECTION_ID", "name of the Lease (default emrops)", "NAME"
+    ),
+    _Option(
+        "--leader-elect-lease-duration",
+        "EMROPS_LEADER_ELECT_LEASE_DURATION",
+        "seconds a leader's hold lasts; a standby takes over after it (15)",
+        "S",
+    ),
+    _Option(
+        "--leader-elect-renew-deadline",
+        "EMROPS_LEADER_ELECT_RENEW_DEADLINE",
+        "seconds the leader keeps trying to renew before it stops leading (10)",
+        "S",
+    ),
+    _Option(
+        "--leader-elect-retry-period",
+        "EMROPS_LEADER_ELECT_RETRY_PERIOD",
+        "seconds between attempts to take or renew the lease (2)",
+        "S",
+    ),
     _Option("--peering", "EMROPS_PEERING", "kopf peering name for HA (default: standalone)", "NAME"),
     _Option("--priority", "EMROPS_PRIORITY", "kopf peering priority (default 0)", "N"),
 )
@@ -215,6 +265,15 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(raw)
+
+
 def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Build the settings; raise ``SettingsError`` naming the flag or variable on a bad value."""
     namespaces: tuple[str, ...]
@@ -257,7 +316,26 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         lambda s: _choice(("debug", "info", "warning", "error"))(s).upper(),
         expect="one of DEBUG, INFO, WARNING, ERROR",
     )
+    leader = LeaderSettings(
+        enabled=_typed(args, env, "leader_elect", False, _bool, expect="true or false"),
+        namespace=_raw(args, env, "leader_election_namespace")[0],
+        name=_raw(args, env, "leader_election_id")[0] or "emrops",
+        lease_duration=_typed(
+            args, env, "leader_elect_lease_duration", 15.0, float, lambda v: v > 0, positive
+        ),
+        renew_deadline=_typed(
+            args, env, "leader_elect_renew_deadline", 10.0, float, lambda v: v > 0, positive
+        ),
+        retry_period=_typed(args, env, "leader_elect_retry_period", 2.0, float, lambda v: v > 0, positive),
+    )
+    if not leader.retry_period < leader.renew_deadline < leader.lease_duration:
+        raise SettingsError(
+            "--leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration "
+            f"must hold (a leader must give up before a standby may take over), got {leader.retry_period:g}, "
+            f"{leader.renew_deadline:g} and {leader.lease_duration:g}"
+        )
     return Settings(
+        leader=leader,
         watch=WatchSettings(
             namespaces=namespaces,
             label_selector=selector,

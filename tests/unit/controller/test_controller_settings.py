@@ -58,6 +58,13 @@ def test_environment_values() -> None:
     assert s.emr.network == "vpc"
 
 
+def test_leader_election() -> None:
+    assert parse([], {}).leader.enabled is False
+    leader = parse(["--leader-elect", "true"], {"EMROPS_LEADER_ELECTION_ID": "shard-a"}).leader
+    assert (leader.enabled, leader.name, leader.namespace) == (True, "shard-a", None)
+    assert (leader.lease_duration, leader.renew_deadline, leader.retry_period) == (15.0, 10.0, 2.0)
+
+
 def test_shutdown_grace() -> None:
     assert parse([], {}).shutdown.grace_seconds == 20.0
     assert parse(["--shutdown-grace", "5"], {"EMROPS_SHUTDOWN_GRACE": "9"}).shutdown.grace_seconds == 5.0
@@ -78,6 +85,9 @@ def test_shutdown_grace() -> None:
         (["--label-selector", "tier in (a,b)"], {}, "--label-selector"),
         ([], {"EMROPS_LABEL_SELECTOR": "bad key=x"}, "EMROPS_LABEL_SELECTOR"),
         (["--shutdown-grace", "-1"], {}, "--shutdown-grace"),
+        (["--leader-elect", "maybe"], {}, "--leader-elect"),
+        (["--leader-elect-renew-deadline", "20"], {}, "--leader-elect-renew-deadline"),
+        ([], {"EMROPS_LEADER_ELECT_RETRY_PERIOD": "0"}, "EMROPS_LEADER_ELECT_RETRY_PERIOD"),
     ],
 )
 def test_errors_name_the_flag_or_variable(argv: list[str], env: dict[str, str], named: str) -> None:
