@@ -24,6 +24,7 @@ help:
 	@echo "make test-unit      unit tests only (no servers, seconds)"
 	@echo "make lint           ruff, ruff format --check, mypy, import-linter"
 	@echo "make control-plane  build or find kube-apiserver, etcd, kubectl (and helm)"
+	@echo "make argocd-lua     build or find the Argo CD Lua harness (gopher-lua, as Argo CD runs it)"
 	@echo "make venv           create $(VENV) and install emrops with its dev extras"
 	@echo "make bench | soak   benchmarks, long-running tests"
 	@echo "make docs           regenerate docs/ from the CRD and the error table"
@@ -47,6 +48,12 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: control-plane
 control-plane:
 	hack/control-plane.sh
+
+# The Go harness that runs deploy/argocd's Lua as Argo CD does (hack/argocd-lua/), cached in
+# ~/.cache/emrops/argocd-lua/; the tests that need it build it themselves when it is missing.
+.PHONY: argocd-lua
+argocd-lua:
+	hack/argocd-lua.sh
 
 # --- the two commands --------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ HEADER = """\
 # Merge these keys into the argocd-cm ConfigMap of your Argo CD installation, e.g.
 #   kubectl -n argocd patch configmap argocd-cm --type merge --patch-file deploy/argocd/argocd-cm.yaml
 # Argo CD then shows a ServiceAction's health (Healthy, Progressing, Degraded) and offers the
-# "rerun" action on a finished one. See docs/gitops.md.
+# "rerun" action once the run of its current spec has ended. See docs/gitops.md.
 """
 
 

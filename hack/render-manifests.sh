@@ -29,7 +29,10 @@ metadata:
   labels:
     app.kubernetes.io/name: emrops
 YAML
-  "$helm" template emrops "$root/deploy/helm/emrops" --namespace "$namespace"
+  # --skip-tests: the `helm test` Pod is not part of an install. --kube-version: the chart's
+  # kubeVersion is checked against it, and a helm built without Helm's ldflags defaults to v1.20.
+  "$helm" template emrops "$root/deploy/helm/emrops" --namespace "$namespace" \
+    --skip-tests --kube-version 1.36.0
 }
 
 if [ "${1:-}" = "--stdout" ]; then

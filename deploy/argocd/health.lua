@@ -1,7 +1,9 @@
 -- Argo CD health check for emrops.io/ServiceAction.
 -- Reads the kstatus conditions emrops writes (Ready, Reconciling, Stalled) and falls back on
 -- status.phase, so an object is never shown Healthy before emrops has looked at its current spec.
--- Tested in tests/unit/deploy/test_argocd_lua.py; installed through argocd-cm (see argocd-cm.yaml).
+-- Argo CD runs it in gopher-lua (Lua 5.1) with only the base, table and package libraries: no
+-- string or math library, no string methods. Tested that way in
+-- tests/unit/deploy/test_deploy_argocd_lua.py; installed by deploy/argocd/argocd-cm.yaml.
 local hs = {}
 
 local function condition(status, wanted)

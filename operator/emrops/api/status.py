@@ -126,6 +126,8 @@ class RunStatus(_StatusModel):
     operation: OperationStatus | None = None
     progress: ProgressStatus | None = None
     attempts: int | None = None
+    #: Who wrote the current attempt's intent (a random id per attempt and writer).
+    intent_id: str | None = None
     submitted_at: str | None = None
     finished_at: str | None = None
     start_time: str | None = None
@@ -196,6 +198,7 @@ class StatusChanges(TypedDict, total=False):
     operation: OperationStatus | None
     progress: ProgressStatus | None
     attempts: int | None
+    intent_id: str | None
     submitted_at: str | None
     finished_at: str | None
     start_time: str | None

@@ -31,6 +31,11 @@ logger = logging.getLogger("emrops.controller")
 #: the EMR call's own deadline plus time to record the answer. Erring short is safe: a worker
 #: still in flight then finds the status moved on, drops its late answer and never calls again.
 SUBMIT_GRACE_MARGIN = 20.0
+#: The worker's overall timeout for one EMR call over the client's own deadline (its wait for a
+#: free connection, 5 s, and some slack).
+CALL_TIMEOUT_MARGIN = 10.0
+#: How far apart the clocks of two replicas may be when one judges the other's submittedAt.
+CLOCK_SKEW_MARGIN = 2.0
 
 
 async def kube_api_client() -> client.ApiClient:
@@ -81,8 +86,11 @@ class Runtime:
             emit=emit,
             policy=policy_of(settings),
             # The client's own deadline plus its wait for a free connection (pool timeout, 5 s).
-            call_timeout=settings.emr.call_timeout + 10.0,
+            call_timeout=settings.emr.call_timeout + CALL_TIMEOUT_MARGIN,
             shutdown_grace=settings.shutdown.grace_seconds,
+            # What the in-flight grace leaves once the call's own timeout is taken out, less a
+            # margin for clock skew between replicas (they compare our submittedAt to their clock).
+            intent_budget=SUBMIT_GRACE_MARGIN - CALL_TIMEOUT_MARGIN - CLOCK_SKEW_MARGIN,
         )
         return cls(settings, api_client, emr, metrics, Supervisor(services))
 

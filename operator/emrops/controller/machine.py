@@ -139,6 +139,9 @@ class Gates:
 
     waiting_for: tuple[str, ...] = ()
     credentials_problem: str | None = None
+    #: Names the intent a Submit writes (``status.intentId``): unique per attempt and writer, so
+    #: a writer can tell its own intent from an identical one another replica wrote.
+    intent_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,10 @@ class Blocked:
     attempt: int
     waiting_for: tuple[str, ...] = ()
     why: str = ""
+    #: Only an intent with this id is withdrawn ("" : any intent of that run and attempt).
+    intent_id: str = ""
+    #: Withdrawals in a row for ``why`` (the worker counts them): the retry backs off on it.
+    streak: int = 1
 
 
 @dataclass(frozen=True)
@@ -356,12 +363,13 @@ def _look(ctx: Context) -> Decision:
             event=Event(Reason.PENDING, "Accepted; waiting to submit RunApplicationAction"),
         )
     if st.finished:
-        if _rerun_requested(ctx):
-            return _start_rerun(ctx)
         if holds_cluster(st) and _ack_is_new(st, ctx.ack_value):
             return _acknowledge(ctx)
         if following(st):
+            # Its operation still runs: a re-run (an overlapping operation of its own) waits.
             return Poll()
+        if _rerun_requested(ctx):
+            return _start_rerun(ctx)
         return Nothing()
 
     if st.phase is Phase.SUBMITTING and not st.operation_id:
@@ -376,7 +384,12 @@ def _look(ctx: Context) -> Decision:
             f"stopped or lost the connection). {UNKNOWN_GUIDANCE}",
         )
 
-    if st.phase in (Phase.RUNNING, Phase.SUBMITTING):
+    if st.phase is Phase.SUBMITTING and st.operation_id:
+        # Only a hand edit or another version writes this: the call was answered, so it runs.
+        repaired = st.evolve(phase=Phase.RUNNING, reason=Reason.RUNNING, stalled=False)
+        return Wait(status=repaired, poll_interval=ctx.policy.poll_initial)
+
+    if st.phase is Phase.RUNNING:
         if not st.operation_id:
             return _unknown(
                 ctx,
@@ -401,6 +414,8 @@ def _gates(ctx: Context, gates: Gates) -> Decision:
     st = ctx.status
     if st.finished or st.phase not in (Phase.PENDING, Phase.QUEUED):
         return Drop(why=f"gates checked in phase {st.phase}")
+    if _past_deadline(ctx):  # the gates (and the token wait after them) took us past it
+        return _deadline_exceeded(ctx)
     if gates.credentials_problem:
         # Checked before the queue: a run that cannot start does not hold anyone's place.
         pending = st.evolve(
@@ -428,7 +443,10 @@ def _gates(ctx: Context, gates: Gates) -> Decision:
     intent = st.evolve(
         phase=Phase.SUBMITTING,
         attempts=attempt,
-        submitted_at=format_time(ctx.now),
+        intent_id=gates.intent_id or None,
+        # Microseconds: a replica judging an unanswered intent against the in-flight grace
+        # should not lose up to a second to truncation.
+        submitted_at=format_time_precise(ctx.now),
         next_attempt_at=None,
         waiting_for=None,
         reason=Reason.SUBMITTING,
@@ -463,13 +481,14 @@ def _blocked(ctx: Context, blocked: Blocked) -> Decision:
         or st.operation_id
         or (st.run or 1) != blocked.run
         or (st.attempts or 0) != blocked.attempt
+        or (blocked.intent_id and st.intent_id != blocked.intent_id)
     ):
         return Drop(why="the intent to withdraw is no longer the status")
     # No call was made for this attempt: take it back as if it had never been written.
-    withdrawn = st.evolve(attempts=blocked.attempt - 1, submitted_at=None)
+    withdrawn = st.evolve(attempts=blocked.attempt - 1, submitted_at=None, intent_id=None)
     if blocked.waiting_for:
         return _queued(ctx, withdrawn, blocked.waiting_for)
-    retry_in = _capped(ctx, ctx.policy.backoff.delay(1, ctx.jitter))
+    retry_in = _capped(ctx, ctx.policy.backoff.delay(blocked.streak, ctx.jitter))
     pending = withdrawn.evolve(
         phase=Phase.PENDING,
         waiting_for=None,
@@ -673,7 +692,17 @@ def _poll_failed(ctx: Context, failed: PollFailed) -> Decision:
     err = failed.error
     if following(st):
         slow = ctx.policy.poll_max
-        return Retry(after=slow, poll_interval=slow)
+        if err.read_lag and ctx.now >= _submitted_at(ctx) + timedelta(seconds=ctx.policy.not_found_grace):
+            # EMR no longer knows the operation: nobody can tell when (or whether) it ended.
+            text = (
+                f"{st.message} EMR no longer finds operation {st.operation_id} ({err.code}), so "
+                f"whether it still runs is unknown. {UNKNOWN_GUIDANCE}"
+            )
+            return _unknown(ctx, Reason.OPERATION_NOT_FOUND, text, _last_error(ctx, err))
+        noted = st.evolve(last_error=_last_error(ctx, err))
+        return Retry(
+            after=slow, status=noted if noted.last_error != st.last_error else None, poll_interval=slow
+        )
     if st.phase is not Phase.RUNNING:
         return Drop(why=f"poll error in phase {st.phase}")
     if _past_deadline(ctx):
@@ -775,8 +804,8 @@ def _new_run(ctx: Context, *, run: int, history: tuple[HistoryEntry, ...] | None
         # Microseconds: the per-cluster queue orders re-runs accepted within the same second by it.
         start_time=format_time_precise(ctx.now),
         attempts=0,
-        # The value handled stays, so an old acknowledgement never releases a new run.
-        acknowledged_at=ctx.status.acknowledged_at,
+        # A value present before the run started cannot acknowledge how it ends.
+        acknowledged_at=ctx.ack_value,
         history=history,
         reason=reason,
         message=f"Run {run} accepted; waiting to submit RunApplicationAction",
@@ -819,6 +848,7 @@ def _deadline_exceeded(ctx: Context, base: RunStatus | None = None) -> Decision:
     failed = _failed_status(ctx, st, Reason.DEADLINE_EXCEEDED, text, st.last_error)
     event = Event(Reason.FAILED, text, "Warning")
     if following(failed):
+        failed = failed.evolve(acknowledged_at=ctx.ack_value)  # as for Unknown: only later values count
         slow = ctx.policy.poll_max
         return Wait(after=slow, status=failed, event=event, poll_interval=slow)
     return Finish(status=failed, event=event)
@@ -846,6 +876,8 @@ def _failed(ctx: Context, reason: str, message: str, last_error: LastError | Non
 
 def _unknown(ctx: Context, reason: str, message: str, last_error: LastError | None = None) -> Stall:
     unknown = ctx.status.evolve(
+        # Only a value set after this can acknowledge the outcome: "I checked it".
+        acknowledged_at=ctx.ack_value,
         phase=Phase.UNKNOWN,
         last_error=last_error or ctx.status.last_error,
         finished_at=format_time(ctx.now),

@@ -25,9 +25,11 @@ Three rules keep every run's RunApplicationAction to one call, whatever the inte
    objects (``ObjectStore.list_cluster``): an overlapping run the watch had not shown yet makes
    the worker withdraw its intent instead of calling (``machine.Blocked``).
 
-A worker stops for good when its object is gone (404): the supervisor then drops it from the
-queue even if the DELETED event never arrives (a re-list after 410 Gone, a label removed under
-``--label-selector``). On shutdown (``Supervisor.stop``) no new intent is written, and a call
+A worker stops for good when its object is gone (404, or another object under the same name):
+the supervisor then drops it from the queue even if the DELETED event never arrives (a re-list
+after 410 Gone, or an object whose label was removed under ``--label-selector`` and whose
+events no longer reach us). A worker that heard nothing of its object for ``exists_recheck``
+re-reads it before its next step. On shutdown (``Supervisor.stop``) no new intent is written, and a call
 already in flight is allowed ``Services.shutdown_grace`` seconds to finish and be recorded.
 """
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -113,7 +116,11 @@ class Services:
     credentials_timeout: float = 20.0
     #: On shutdown, how long a RunApplicationAction in flight may take to finish and be recorded.
     shutdown_grace: float = 20.0
-    #: A worker that heard nothing of its object for this long re-reads it before its next poll,
+    #: Longest time from writing an intent to starting its call. Past it the intent is withdrawn:
+    #: another replica marks an unanswered intent Unknown after the in-flight grace, and the call
+    #: (``call_timeout``) must fit inside that grace. ``app`` derives it from the two.
+    intent_budget: float = 8.0
+    #: A worker that heard nothing of its object for this long re-reads it before its next step,
     #: so a deletion the watch never reported (a re-list after 410, a label removed under
     #: --label-selector) stops it within this bound instead of when its operation ends.
     exists_recheck: float = 60.0
@@ -199,6 +206,12 @@ class Worker:
         self._queue_checked = float("-inf")
         #: Loop time we last had proof the object exists (a watch event, a write, a read).
         self._seen_at = asyncio.get_running_loop().time()
+        #: The object as our last status write returned it (the baseline of the queue re-check).
+        self._written: Body | None = None
+        #: The id of an intent we wrote (or tried to) and have not called for: ours to withdraw.
+        self._uncalled: str | None = None
+        #: Intents withdrawn in a row for another reason than the queue (the retry backs off).
+        self._withdrawals = 0
 
     # --- fed by the supervisor ------------------------------------------------------------
 
@@ -256,7 +269,11 @@ class Worker:
 
     async def _step(self) -> bool:
         """One decision, performed. True when the worker is done."""
+        if asyncio.get_running_loop().time() - self._seen_at > self.services.exists_recheck:
+            await self._refresh()  # a deletion the watch never reported stops us here (Gone)
         basis = self.body
+        if self._uncalled is not None and await self._withdraw_uncalled(basis):
+            return False
         decision = machine.decide(self._context(basis), machine.Look())
         if isinstance(decision, machine.Gate):
             if self.settled is not None and not self.settled.is_set():
@@ -281,6 +298,21 @@ class Worker:
         logger.debug("%s: %s", self.ref, decision)
         return False
 
+    async def _withdraw_uncalled(self, basis: Body) -> bool:
+        """Take back an intent of ours that no call followed (its write's answer was lost, say).
+
+        Left alone, it would look like a call in flight to everyone, and become Unknown after the
+        in-flight grace although we know nothing was sent. True when a withdrawal was written.
+        """
+        intent_id, self._uncalled = self._uncalled, None
+        st = RunStatus.from_dict(basis.get("status"))
+        if st.phase is not Phase.SUBMITTING or st.operation_id or st.intent_id != intent_id:
+            return False
+        why = "the answer to the intent write was lost; RunApplicationAction was not called"
+        blocked = machine.Blocked(st.run or 1, st.attempts or 1, why=why, intent_id=intent_id or "")
+        await self._record_and_wait(blocked)
+        return True
+
     async def _through_gates(self, basis: Body) -> tuple[Body, machine.Decision]:
         """Check credentials and the queue; when both let us go, take a token, then decide."""
         try:
@@ -295,6 +327,7 @@ class Worker:
             # after the wait, and its submittedAt is the moment of the call.
             await self.services.limiter.acquire(self.creds.limiter_key)
             basis = self.body
+            gates = machine.Gates(intent_id=uuid.uuid4().hex[:16])
         return basis, machine.decide(self._context(basis), gates)
 
     async def _after(self, decision: machine.Wait) -> None:
@@ -319,7 +352,11 @@ class Worker:
 
     async def _refresh(self) -> None:
         meta = _meta(self.body)
-        self.update(await self.services.store.get(str(meta["namespace"]), str(meta["name"])))
+        found = await self.services.store.get(str(meta["namespace"]), str(meta["name"]))
+        if _meta(found).get("uid") != meta.get("uid"):
+            # Deleted and created again under the same name: another object, not ours to drive.
+            raise Gone(f"{meta.get('namespace')}/{meta.get('name')} (uid {meta.get('uid')})")
+        self.update(found)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -338,6 +375,7 @@ class Worker:
         if written is None:
             return True
         before = RunStatus.from_dict(basis.get("status"))
+        self._written = written
         self.update(written)
         if post:
             self._post(decision.event)
@@ -454,6 +492,13 @@ class Worker:
             logger.warning("%s: could not re-check the queue: %s", self.ref, type(exc).__name__)
             return machine.Blocked(run, attempt, why=f"the queue re-check failed: {type(exc).__name__}")
         self.services.reconcile(key, listing)
+        mine = [b for b in listing if _meta(b).get("uid") == me.uid]
+        if not mine:
+            raise Gone(self.ref)  # deleted since the intent: nobody wants the call any more
+        if _version(mine[0]) != _version(written):
+            # Someone changed the object after our intent (another replica declared it Unknown,
+            # a person asked for a new run...): that intent is no longer the status to act on.
+            return machine.Blocked(run, attempt, why="the object changed after the intent was written")
         waiting = queue.blockers(me, queue.entries(listing, key))
         return machine.Blocked(run, attempt, waiting_for=waiting) if waiting else None
 
@@ -486,21 +531,35 @@ class Worker:
         assert intent is not None and self.creds is not None
         if self.draining.is_set():
             return  # shutting down: no new submissions
-        run, attempt = intent.run or 1, intent.attempts or 1
+        run, attempt, intent_id = intent.run or 1, intent.attempts or 1, intent.intent_id or ""
         self.in_flight = True
         try:
             # Logged before the write, so a log that ends here after a crash covers every run that
             # may have been left in Submitting (the audit trail for an Unknown phase).
             logger.info("%s: Submitting intent for run %s attempt %s", self.ref, run, attempt)
+            started = asyncio.get_running_loop().time()
+            self._uncalled = intent_id  # until the call goes out: if the write's answer is lost too
             if not await self._apply(decision, basis, post=False):
+                self._uncalled = None
                 return  # another writer won (or the object changed): decide again from what is there
-            blocked = await self._recheck(self.body, run, attempt)
+            assert self._written is not None
+            blocked = await self._recheck(self._written, run, attempt)
             if blocked is None and self.draining.is_set():
                 blocked = machine.Blocked(run, attempt, why="the operator is shutting down")
+            if blocked is None and asyncio.get_running_loop().time() - started > self.services.intent_budget:
+                # Another replica may soon take this intent for a lost call and mark it Unknown
+                # (after the in-flight grace); a call now could land after that. Try again instead.
+                blocked = machine.Blocked(run, attempt, why="too long between the intent and the call")
             if blocked is not None:
                 logger.info("%s: withdrawing the intent: %s", self.ref, blocked.waiting_for or blocked.why)
+                if not blocked.waiting_for:
+                    self._withdrawals += 1
+                blocked = replace(blocked, intent_id=intent_id, streak=self._withdrawals)
+                self._uncalled = None
                 after = await self._record(blocked)
             else:
+                self._uncalled = None
+                self._withdrawals = 0
                 self._post(decision.event)
                 after = await self._record(await self._run_action(run, attempt))
         finally:
@@ -531,8 +590,6 @@ class Worker:
         )
 
     async def _poll(self) -> None:
-        if asyncio.get_running_loop().time() - self._seen_at > self.services.exists_recheck:
-            await self._refresh()  # Gone stops the worker
         try:
             creds = await self._credentials()
         except (SecretUnreadable, CredentialsError) as exc:

@@ -15,6 +15,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "deploy" / "helm" / "emrops"
+# The chart's kubeVersion is checked against the version helm assumes, and a helm built without
+# Helm's release ldflags (hack/control-plane.sh's) assumes v1.20: render for the tested version.
+KUBE_VERSION = "1.36.0"
+HOOK = "helm.sh/hook"
 
 
 class Helm:
@@ -33,6 +37,8 @@ class Helm:
 
     def run(self, *args: str, values: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
         command = [self.binary, *args]
+        if args and args[0] in ("template", "lint"):
+            command += ["--kube-version", KUBE_VERSION]
         if values is not None:
             command += ["--values", str(self._values_file(values))]
         env = {
@@ -49,14 +55,24 @@ class Helm:
         *,
         release: str = "emrops",
         namespace: str = "emrops-system",
+        skip_tests: bool = False,
     ) -> str:
-        result = self.run("template", release, str(CHART), "--namespace", namespace, values=values or {})
+        """The rendered chart; with ``skip_tests`` without the `helm test` hooks, as an install holds."""
+        extra = ["--skip-tests"] if skip_tests else []
+        result = self.run(
+            "template", release, str(CHART), "--namespace", namespace, *extra, values=values or {}
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
 
 def documents(rendered: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(rendered) if d]
+
+
+def hooks_of(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects `helm test` creates (annotated ``helm.sh/hook: test``)."""
+    return [d for d in docs if (d["metadata"].get("annotations") or {}).get(HOOK) == "test"]
 
 
 def of_kind(docs: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

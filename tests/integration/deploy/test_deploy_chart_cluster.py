@@ -1,26 +1,33 @@
 """The chart on the real apiserver: server-side apply, and RBAC proven enough and not more.
 
-Enough: the operator, started with a token of the chart's own ServiceAccount (TokenRequest),
-runs a ServiceAction against the emulator to Succeeded, and `kubectl wait --for=condition=Ready`
-sees it. Not more: `kubectl auth can-i --as=system:serviceaccount:...` denies everything else.
-The bare apiserver has no controllers, so the chart's Deployment is stored but never runs a pod;
-the operator runs here as a local process with the ServiceAccount's identity instead.
+Enough: the operator, started with a token of the chart's own ServiceAccount (TokenRequest) and
+the chart's leader-election flags and downward-API variables, takes the release's Lease and runs
+a ServiceAction against the emulator to Succeeded, and `kubectl wait --for=condition=Ready` sees
+it; two such replicas elect one leader, and the standby takes over when the leader stops. Not
+more: `kubectl auth can-i --as=system:serviceaccount:...` denies everything else (any other
+Lease, Leases in other namespaces). The bare apiserver has no controllers, so the chart's
+Deployment is stored but never runs a pod; the operator runs here as a local process with the
+ServiceAccount's identity instead.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from chart_tools import Helm, documents
+from chart_tools import CHART, Helm, documents, hooks_of
 
 from emrops.controlplane import ControlPlane
 from fixtures.controlplane import require_helm
@@ -49,6 +56,33 @@ class Install:
     @property
     def user(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+    @property
+    def operator(self) -> dict[str, Any]:
+        """The operator container of the Deployment."""
+        (deployment,) = [d for d in self.docs if d["kind"] == "Deployment"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        return dict(container)
+
+    @property
+    def leader_flags(self) -> list[str]:
+        """The chart's leader-election flags, as the Deployment passes them."""
+        return [a for a in self.operator["args"] if a.startswith("--leader-elect")]
+
+    @property
+    def lease(self) -> str:
+        """The Lease the chart tells the operator to use (--leader-election-id)."""
+        (name,) = [a.split("=", 1)[1] for a in self.leader_flags if a.startswith("--leader-election-id=")]
+        return name
+
+    def pod_env(self, pod: str) -> dict[str, str]:
+        """What the downward API gives the chart's variables in a pod named ``pod``."""
+        fields = {"metadata.name": pod, "metadata.namespace": self.namespace}
+        return {
+            e["name"]: fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
+            for e in self.operator["env"]
+            if "fieldRef" in e.get("valueFrom", {})
+        }
 
 
 def _suffix() -> str:
@@ -81,7 +115,8 @@ def _install(
     chart_values: dict[str, Any] = {"networkPolicy": {"enabled": True}, **(values or {})}
     if watched:
         chart_values["watchNamespaces"] = list(watched)
-    rendered = helm.template(chart_values, release=f"emrops-{suffix}", namespace=release_ns)
+    # What `helm install` applies: the `helm test` hooks are created only by `helm test`.
+    rendered = helm.template(chart_values, release=f"emrops-{suffix}", namespace=release_ns, skip_tests=True)
     result = _apply(cp, rendered)
     assert "serverside-applied" in result.stdout, result.stdout
     assert "would violate PodSecurity" not in result.stderr, result.stderr
@@ -103,12 +138,15 @@ def cluster_wide(control_plane: ControlPlane, helm: Helm) -> Install:
     return _install(control_plane, helm, namespaced=False, values={"crds": {"install": False}})
 
 
-def can_i(cp: ControlPlane, install: Install, verb: str, resource: str, namespace: str | None) -> bool:
+def can_i(
+    cp: ControlPlane, install: Install, verb: str, resource: str, namespace: str | None, *, name: str = ""
+) -> bool:
     where = ["-n", namespace] if namespace else ["--all-namespaces"]
     # "kind/status" means the status subresource here (kubectl would read it as an object name).
     kind, _, subresource = resource.partition("/")
     extra = [f"--subresource={subresource}"] if subresource else []
-    result = cp.kubectl("auth", "can-i", verb, kind, *extra, f"--as={install.user}", *where, check=False)
+    target = f"{kind}/{name}" if name else kind
+    result = cp.kubectl("auth", "can-i", verb, target, *extra, f"--as={install.user}", *where, check=False)
     answer = result.stdout.strip()
     assert answer in {"yes", "no"}, result.stdout + result.stderr
     return answer == "yes"
@@ -122,6 +160,42 @@ def test_every_rendered_object_is_stored(control_plane: ControlPlane, namespaced
             "." + doc["apiVersion"].split("/")[0] if "/" in doc["apiVersion"] else ""
         )
         control_plane.kubectl("get", kind, doc["metadata"]["name"], *where)
+
+
+def test_helm_test_hooks_pass_the_restricted_pod_security_standard(
+    control_plane: ControlPlane, helm: Helm
+) -> None:
+    """The test Pod, Service and NetworkPolicy are valid objects the apiserver admits under
+    `enforce=restricted` (a server-side dry run: the bare apiserver would never run the Pod)."""
+    ns = control_plane.create_namespace(f"emrops-test-{_suffix()}")
+    control_plane.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+    docs = documents(helm.template({"networkPolicy": {"enabled": True}}, namespace=ns))
+    hooks = hooks_of(docs)
+    assert sorted(d["kind"] for d in hooks) == ["NetworkPolicy", "Pod", "Service"]
+    result = control_plane.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input="\n---\n".join(yaml.safe_dump(d) for d in hooks)
+    )
+    assert result.stdout.count("(server dry run)") == 3, result.stdout
+    assert "Warning" not in result.stderr, result.stderr
+
+
+def test_helm_install_against_the_apiserver_shows_the_next_commands(
+    control_plane: ControlPlane, helm: Helm
+) -> None:
+    """`helm install --dry-run=server`: the chart's kubeVersion admits the real apiserver, and
+    NOTES show commands to run, not paths in this repository."""
+    ns = control_plane.create_namespace(f"emrops-notes-{_suffix()}")
+    result = helm.run(
+        "install", "notes", str(CHART), "--namespace", ns, "--dry-run=server",
+        "--kubeconfig", control_plane.kubeconfig, values={"crds": {"install": False}},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert f"helm test notes -n {ns}" in notes
+    assert f"kubectl -n {ns} rollout status deployment/notes-emrops" in notes
+    assert "kubectl explain serviceaction.spec" in notes
+    for path in ("examples/", "docs/", "deploy/", ".md"):
+        assert path not in notes, notes
 
 
 def test_reapplying_is_a_no_op(control_plane: ControlPlane, helm: Helm, namespaced: Install) -> None:
@@ -170,6 +244,14 @@ FORBIDDEN = [
     ("create", "rolebindings.rbac.authorization.k8s.io"),
     ("escalate", "roles.rbac.authorization.k8s.io"),
     ("impersonate", "users"),
+    # Leases: create, and get/update by name (below), nothing more.
+    ("get", "leases.coordination.k8s.io"),
+    ("update", "leases.coordination.k8s.io"),
+    ("list", "leases.coordination.k8s.io"),
+    ("watch", "leases.coordination.k8s.io"),
+    ("patch", "leases.coordination.k8s.io"),
+    ("delete", "leases.coordination.k8s.io"),
+    ("deletecollection", "leases.coordination.k8s.io"),
 ]
 
 
@@ -225,11 +307,44 @@ def test_cluster_wide_release_reaches_every_namespace(
         assert can_i(control_plane, cluster_wide, verb, resource, cluster_wide.other)
 
 
+LEASES = "leases.coordination.k8s.io"
+
+
+def test_each_release_may_use_its_own_lease_only(
+    control_plane: ControlPlane, namespaced: Install, cluster_wide: Install
+) -> None:
+    for install in (namespaced, cluster_wide):
+        home, lease = install.namespace, install.lease
+
+        def may(verb: str, namespace: str | None, name: str = "", who: Install = install) -> bool:
+            return can_i(control_plane, who, verb, LEASES, namespace, name=name)
+
+        assert may("create", home), "create cannot be limited by name: it needs the bare rule"
+        assert may("get", home, lease) and may("update", home, lease)
+        for verb in ("patch", "delete"):
+            assert not may(verb, home, lease), f"{verb} its own Lease"
+        for verb in ("get", "update"):
+            assert not may(verb, home, f"{lease}-other"), f"{verb} another Lease in its namespace"
+            assert not may(verb, home, "kube-controller-manager"), f"{verb} another Lease"
+        for ns in (*install.watched, install.other, "default", "kube-system"):
+            assert not may("create", ns), f"create Leases in {ns}"
+            for verb in ("get", "update"):
+                assert not may(verb, ns, lease), f"{verb} the Lease's name in {ns}"
+        assert not may("create", None) and not may("list", None), "Leases cluster-wide"
+
+
+def test_without_leader_election_no_lease_rights(control_plane: ControlPlane, helm: Helm) -> None:
+    install = _install(control_plane, helm, namespaced=False, values={"leaderElection": {"enabled": False}})
+    assert install.leader_flags == []
+    assert not can_i(control_plane, install, "create", LEASES, install.namespace)
+    assert not can_i(control_plane, install, "get", LEASES, install.namespace, name=install.service_account)
+
+
 def test_no_wildcards_in_stored_rbac(
     control_plane: ControlPlane, namespaced: Install, cluster_wide: Install
 ) -> None:
     stored: list[dict[str, Any]] = []
-    for ns in namespaced.watched:
+    for ns in (*namespaced.watched, namespaced.namespace, cluster_wide.namespace):
         stored += json.loads(control_plane.kubectl("get", "roles", "-n", ns, "-o", "json").stdout)["items"]
     for doc in cluster_wide.docs:
         if doc["kind"] == "ClusterRole":
@@ -238,10 +353,17 @@ def test_no_wildcards_in_stored_rbac(
                     control_plane.kubectl("get", "clusterrole", doc["metadata"]["name"], "-o", "json").stdout
                 )
             )
-    assert len(stored) == 3
+    assert len(stored) == 5, "a Role per watched namespace, a Lease Role per release, the ClusterRole"
     for role in stored:
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule.get("apiGroups", [])
+    # As stored, the Lease Roles still name their release's Lease (nothing dropped or widened).
+    for install in (namespaced, cluster_wide):
+        (role,) = [r for r in stored if r["metadata"].get("namespace") == install.namespace]
+        assert [(r["verbs"], r.get("resourceNames")) for r in role["rules"]] == [
+            (["create"], None),
+            (["get", "update"], [install.lease]),
+        ]
 
 
 # --- the operator with the ServiceAccount's token ------------------------------------------------
@@ -268,30 +390,81 @@ def _write_token_kubeconfig(cp: ControlPlane, install: Install, path: Path) -> P
     return path
 
 
+@dataclass
+class Replica:
+    """An operator process as one replica of the chart's Deployment would run it: the
+    ServiceAccount's token, the chart's leader-election flags, the downward-API variables."""
+
+    pod: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    health_port: int = 0
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/readyz", timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+        except OSError:
+            return 0, {}
+
+
+def _start_replica(
+    install: Install, kubeconfig: Path, emr_endpoint: str, tmp_path: Path, pod: str, *, health_port: int = 0
+) -> Replica:
+    extra = [*install.leader_flags, "--health-port", str(health_port)]
+    assert extra[0] == "--leader-elect=true", install.leader_flags
+    env = install.pod_env(pod)
+    assert env == {"POD_NAME": pod, "POD_NAMESPACE": install.namespace}
+    command = operator_command(emr_endpoint, install.watched, *extra)
+    log = tmp_path / f"{pod}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=operator_env(kubeconfig, env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+        )
+    return Replica(pod, process, log, health_port)
+
+
+def _lease(cp: ControlPlane, install: Install) -> dict[str, Any]:
+    """The spec of the release's Lease (read as admin), or {} while there is none."""
+    result = cp.kubectl("get", "lease", install.lease, "-n", install.namespace, "-o", "json", check=False)
+    return dict(json.loads(result.stdout)["spec"]) if result.returncode == 0 else {}
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, *logs: Replica) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            tails = "\n".join(f"--- {r.pod}:\n{r.output()[-3000:]}" for r in logs)
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tails}")
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
 @pytest.fixture
 def operator_as_service_account(
     control_plane: ControlPlane, namespaced: Install, emulator: Any, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+) -> Iterator[Replica]:
     kubeconfig = _write_token_kubeconfig(control_plane, namespaced, tmp_path / "sa.kubeconfig")
-    command = operator_command(emulator.url, namespaced.watched)
-    log = tmp_path / "operator.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=operator_env(kubeconfig), stdout=out, stderr=subprocess.STDOUT, cwd=REPO
-        )
+    replica = _start_replica(namespaced, kubeconfig, emulator.url, tmp_path, f"{namespaced.lease}-0")
     try:
-        yield process, log
+        yield replica
     finally:
-        stop_process(process)
+        stop_process(replica.process)
 
 
 def test_operator_runs_a_service_action_with_only_the_charts_rbac(
     control_plane: ControlPlane,
     namespaced: Install,
     emulator: Any,
-    operator_as_service_account: tuple[subprocess.Popen[bytes], Path],
+    operator_as_service_account: Replica,
 ) -> None:
-    process, log = operator_as_service_account
+    replica = operator_as_service_account
+    process, log = replica.process, replica.log
     team = namespaced.watched[0]
     control_plane.kubectl(
         "create", "secret", "generic", SECRET_NAME, "-n", team,
@@ -328,6 +501,12 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
     runs = [c for c in emulator.calls() if c["action"] == "RunApplicationAction"]
     assert len(runs) == 1 and runs[0]["operation_id"] == status["operationId"]
 
+    # It led: the release's Lease, taken with the chart's rights, names this replica.
+    lease = _lease(control_plane, namespaced)
+    assert lease["holderIdentity"] == replica.pod, lease
+    assert lease["leaseDurationSeconds"] == 15, "the chart's leaderElection.leaseDurationSeconds"
+    assert f"took the lease {namespaced.namespace}/{namespaced.lease} as {replica.pod}" in output
+
     # Not one request of the operator was refused.
     assert "forbidden" not in output.lower(), output[-6000:]
     # Events were posted with the chart's rights (kopf and emrops post them explicitly).
@@ -340,3 +519,101 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
             break
         time.sleep(0.5)
     assert [e for e in events if e["involvedObject"].get("name") == "restart-datanodes"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# No ServiceAction reaches these operators: nothing calls EMR (a closed local port).
+NO_EMR = "http://127.0.0.1:9"
+READY_LEADER = (200, {"status": "ok", "role": "leader"})
+READY_STANDBY = (200, {"status": "ok", "role": "standby"})
+
+
+@pytest.fixture(scope="module")
+def two_replicas(control_plane: ControlPlane, helm: Helm) -> Install:
+    return _install(
+        control_plane, helm, namespaced=True, values={"replicaCount": 2, "crds": {"install": False}}
+    )
+
+
+def test_two_replicas_elect_one_leader_and_hand_over_with_only_the_charts_rbac(
+    control_plane: ControlPlane, two_replicas: Install, tmp_path: Path
+) -> None:
+    """Two replicas as the chart runs them: one leads, the other is a ready standby; when the
+    leader stops (SIGTERM, as a rolling update or a drain does) it releases the Lease as it exits
+    and the standby leads within a retry period or two of that, not a lease duration."""
+    install = two_replicas
+    (pdb,) = [d for d in install.docs if d["kind"] == "PodDisruptionBudget"]
+    control_plane.kubectl("get", "poddisruptionbudget", pdb["metadata"]["name"], "-n", install.namespace)
+    (retry,) = [
+        float(a.split("=", 1)[1])
+        for a in install.leader_flags
+        if a.startswith("--leader-elect-retry-period=")
+    ]
+    kubeconfig = _write_token_kubeconfig(control_plane, install, tmp_path / "sa.kubeconfig")
+
+    def holder() -> str:
+        return str(_lease(control_plane, install).get("holderIdentity") or "")
+
+    def start(pod: str) -> Replica:
+        replica = _start_replica(install, kubeconfig, NO_EMR, tmp_path, pod, health_port=_free_port())
+        replicas.append(replica)
+        return replica
+
+    replicas: list[Replica] = []
+    try:
+        first = start(f"{install.lease}-a")
+        _wait("the first replica to lead", lambda: holder() == first.pod, 60, first)
+        second = start(f"{install.lease}-b")
+        _wait("the second replica to stand by, ready", lambda: second.readyz() == READY_STANDBY, 60, second)
+        _wait("the leader to be ready", lambda: first.readyz() == READY_LEADER, 60, first)
+        assert holder() == first.pod, "the standby took a held Lease"
+
+        stop_process(first.process)
+        assert first.process.returncode == 0, first.output()[-3000:]
+        # Released on the way out (update of its own Lease): the standby need not wait it out.
+        assert f"released the lease {install.namespace}/{install.lease}" in first.output()
+        assert holder() != first.pod, "the leader exited still holding the Lease"
+        took = _wait("the standby to take the Lease", lambda: holder() == second.pod, 30, second)
+        assert took <= 2 * retry + 2, f"a released Lease took {took:.1f}s to change hands"
+        _wait("the new leader to be ready", lambda: second.readyz() == READY_LEADER, 60, second)
+        for replica in replicas:
+            assert "forbidden" not in replica.output().lower(), replica.output()[-3000:]
+    finally:
+        for replica in replicas:  # no graceful stop needed (it takes seconds): the namespace is the test's
+            replica.process.kill()
+            replica.process.wait(timeout=10)
+
+
+def test_helm_test_pod_passes_against_the_operator(
+    control_plane: ControlPlane, helm: Helm, namespaced: Install, emulator: Any, tmp_path: Path
+) -> None:
+    """The `helm test` Pod's check, run here against a real operator with the chart's identity:
+    it waits for /readyz (the watch established with only the chart's RBAC), then /healthz."""
+    kubeconfig = _write_token_kubeconfig(control_plane, namespaced, tmp_path / "sa.kubeconfig")
+    port = _free_port()
+    replica = _start_replica(
+        namespaced, kubeconfig, emulator.url, tmp_path, f"{namespaced.lease}-t", health_port=port
+    )
+    process, log = replica.process, replica.log
+    try:
+        docs = documents(helm.template(namespace=namespaced.namespace))
+        (pod,) = [d for d in hooks_of(docs) if d["kind"] == "Pod"]
+        (check,) = pod["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in check["env"]}
+        # What Kubernetes gives the Pod for the test Service (created before it): its address.
+        service_host = env["TEST_SERVICE"].upper().replace("-", "_") + "_SERVICE_HOST"
+        env |= {service_host: "127.0.0.1", "TEST_PORT": str(port), "TEST_TIMEOUT_SECONDS": "60"}
+        result = subprocess.run(
+            [sys.executable, *check["command"][1:]],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        output = log.read_text(errors="replace")
+        assert result.returncode == 0, f"{result.stdout}{result.stderr}\noperator log:\n{output[-4000:]}"
+        assert "/readyz: 200" in result.stdout and "/healthz: 200" in result.stdout
+    finally:
+        stop_process(process)

@@ -216,6 +216,7 @@ def services(
         ),
         call_timeout=2.0,
         exists_recheck=0.05,
+        intent_budget=0.1,
         settle_seconds=settle_seconds,
         settle_max=settle_max,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -81,7 +82,8 @@ async def test_submitted_at_is_stamped_after_the_token_wait(store: FakeStore) ->
     gated.limiter.open.set()
     obj = await wait_for_phase(store, "sa", {"Running", "Succeeded"})
     await supervisor.stop()
-    assert obj["status"]["submittedAt"] >= before.strftime("%Y-%m-%dT%H:%M:%SZ")
+    submitted = datetime.fromisoformat(obj["status"]["submittedAt"].replace("Z", "+00:00"))
+    assert submitted >= before
 
 
 async def test_overlapping_objects_created_in_the_same_second_run_one_at_a_time(store: FakeStore) -> None:

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from emrops.acs.codes import Classification
-from emrops.api.status import LastError, OperationStatus, Phase, ProgressStatus, RunStatus, format_time
+from emrops.api.status import (
+    LastError,
+    OperationStatus,
+    Phase,
+    ProgressStatus,
+    RunStatus,
+    format_time,
+    format_time_precise,
+)
 from emrops.controller.backoff import Backoff
 from emrops.controller.machine import (
     Accepted,
@@ -152,7 +160,7 @@ CASES = [
         "Submitting",
         event="Submitting",
         attempts=1,
-        check=lambda d: d.status.submitted_at == format_time(NOW),
+        check=lambda d: d.status.submitted_at == format_time_precise(NOW),
     ),
     Case(
         "queued behind an earlier run",

@@ -24,7 +24,8 @@ class Case:
     name: str
     obj: dict[str, Any]
     argocd: str  # Healthy | Progressing | Degraded
-    kstatus: str  # Current | InProgress | Failed (Flux)
+    cel: str  # Flux with deploy/flux's healthCheckExprs: Current | InProgress | Failed | Unknown
+    kstatus: str  # Flux healthChecks without expressions (plain kstatus): Current | InProgress | Failed
     message: str | None = None  # a substring the Argo CD message must contain
 
 
@@ -59,45 +60,63 @@ def cases() -> list[Case]:
     failed = "NotAuthorized: You do not have permission to perform this action."
     unknown = "The outcome of RunApplicationAction is unknown (InternalError); check the EMR console"
     stale = rendered(Phase.SUCCEEDED, "done")
+    unobserved = {k: v for k, v in rendered(Phase.SUCCEEDED, "done").items() if k != "observedGeneration"}
+    in_progress = ("Progressing", "InProgress", "InProgress")
     return [
-        Case("no status", service_action(None), "Progressing", "InProgress"),
-        Case("empty status", service_action({}), "Progressing", "InProgress"),
-        Case("Pending", service_action(rendered(Phase.PENDING, "accepted")), "Progressing", "InProgress"),
+        # Before emrops writes its first status (at once, on its first look at the object): kstatus
+        # has nothing to read and says Current; the CEL expressions error on the missing top-level
+        # `status`, which Flux reports as Unknown and keeps waiting on.
+        Case("no status", service_action(None), "Progressing", "Unknown", "Current"),
+        Case("empty status", service_action({}), "Progressing", "InProgress", "Current"),
+        Case("Pending", service_action(rendered(Phase.PENDING, "accepted")), *in_progress),
         Case(
             "Queued",
             service_action(rendered(Phase.QUEUED, "waiting for sa-1")),
-            "Progressing",
-            "InProgress",
+            *in_progress,
             "waiting for sa-1",
         ),
-        Case(
-            "Submitting", service_action(rendered(Phase.SUBMITTING, "calling")), "Progressing", "InProgress"
-        ),
-        Case(
-            "Running", service_action(rendered(Phase.RUNNING, running)), "Progressing", "InProgress", running
-        ),
+        Case("Submitting", service_action(rendered(Phase.SUBMITTING, "calling")), *in_progress),
+        Case("Running", service_action(rendered(Phase.RUNNING, running)), *in_progress, running),
         Case(
             "Running, HUMAN_PROCESSING",
             service_action(rendered(Phase.RUNNING, human, stalled=True, reason="HumanProcessing")),
             "Degraded",
             "Failed",
+            "Failed",
             human,
         ),
-        Case("Succeeded", service_action(rendered(Phase.SUCCEEDED, "COMPLETED")), "Healthy", "Current"),
+        Case(
+            "Succeeded",
+            service_action(rendered(Phase.SUCCEEDED, "COMPLETED")),
+            "Healthy",
+            "Current",
+            "Current",
+        ),
         Case(
             "Failed",
             service_action(rendered(Phase.FAILED, failed, reason="NotAuthorized")),
             "Degraded",
             "Failed",
+            "Failed",
             failed,
         ),
-        Case("Unknown", service_action(rendered(Phase.UNKNOWN, unknown)), "Degraded", "Failed", unknown),
+        Case(
+            "Unknown",
+            service_action(rendered(Phase.UNKNOWN, unknown)),
+            "Degraded",
+            "Failed",
+            "Failed",
+            unknown,
+        ),
         # The user changed something that bumps the generation; emrops has not looked yet.
-        Case("stale observedGeneration", service_action(stale, generation=2), "Progressing", "InProgress"),
+        Case("stale observedGeneration", service_action(stale, generation=2), *in_progress),
         Case(
             "phase only (no conditions yet)",
             service_action({"observedGeneration": 1, "phase": "Running"}),
             "Progressing",
             "InProgress",
+            "Current",
         ),
+        # Conditions without observedGeneration say nothing about which spec they describe.
+        Case("no observedGeneration", service_action(unobserved), "Progressing", "InProgress", "Current"),
     ]

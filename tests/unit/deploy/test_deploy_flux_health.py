@@ -1,14 +1,26 @@
 """Flux health: the CEL healthCheckExprs (evaluated with cel-python) and kstatus's own rules.
 
-``flux_cel_status`` follows kustomize-controller's CEL status reader: a stale
-``status.observedGeneration`` is in progress, then inProgress, failed and current are tried in
-that order, anything else is in progress, and an evaluation error is Unknown.
-``kstatus_status`` is kstatus's generic rule for custom resources (what ``healthChecks`` without
-expressions uses): stale generation, then Reconciling=True, then Stalled=True, else Current.
+``flux_cel_status`` follows Flux's CEL status evaluator (fluxcd/pkg runtime/cel,
+StatusEvaluator.Evaluate): an int ``status.observedGeneration`` that differs from
+``metadata.generation`` is in progress, then inProgress, failed and current are tried in that
+order, anything else is in progress, and an evaluation error is Unknown (the generic status reader
+turns the error into UnknownStatus, which Flux keeps waiting on until its timeout).
+
+cel-python is more lenient than cel-go in one respect that matters here: Flux parses the
+expressions without declaring variables, so cel-go fails on a top-level field the object lacks
+(Flux's docs: ``has()`` errors when ``status`` does not exist yet), while cel-python's ``has()``
+answers false. ``evaluate`` applies cel-go's rule before handing the expression to cel-python (exact for
+expressions whose every branch reads ``status``, as ours do: cel-go's ``||`` and ``&&`` can
+absorb an error from one side).
+
+``kstatus_status`` is kstatus's generic rule for custom resources (cli-utils
+pkg/kstatus/status: checkGenericProperties, then checkReadyCondition, else Current), what
+``healthChecks`` without expressions uses.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +29,20 @@ import pytest
 import yaml
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
-from health_fixtures import Case, cases
+from health_fixtures import Case, cases, rendered, service_action
+
+from emrops.api.status import Phase
 
 FLUX = Path(__file__).resolve().parents[3] / "deploy" / "flux"
+
+#: An identifier that starts a field path (not one after a dot, not a quoted word).
+_PATH_START = re.compile(r"(?<![.\w'])([A-Za-z_]\w*)\s*(?=\.)")
+#: The variable a macro binds, as ``c`` in ``list.exists(c, ...)``.
+_MACRO_VARIABLE = re.compile(r"\.\w+\(\s*([A-Za-z_]\w*)\s*,")
+
+
+class MissingTopLevelField(Exception):
+    """cel-go: ``no such attribute`` for a variable absent from the activation."""
 
 
 def expressions() -> dict[str, str]:
@@ -29,6 +52,10 @@ def expressions() -> dict[str, str]:
 
 
 def evaluate(expression: str, obj: dict[str, Any]) -> bool:
+    top_level = set(_PATH_START.findall(expression)) - set(_MACRO_VARIABLE.findall(expression))
+    missing = top_level - obj.keys()
+    if missing:
+        raise MissingTopLevelField(", ".join(sorted(missing)))
     env = celpy.Environment()
     program = env.program(env.compile(expression))
     activation = {key: json_to_cel(value) for key, value in obj.items()}
@@ -40,13 +67,14 @@ def evaluate(expression: str, obj: dict[str, Any]) -> bool:
 
 def flux_cel_status(obj: dict[str, Any], exprs: dict[str, str]) -> str:
     status = obj.get("status") or {}
-    if "observedGeneration" in status and status["observedGeneration"] != obj["metadata"]["generation"]:
+    observed = status.get("observedGeneration")
+    if isinstance(observed, int) and observed != obj["metadata"]["generation"]:
         return "InProgress"
     try:
         for key, verdict in (("inProgress", "InProgress"), ("failed", "Failed"), ("current", "Current")):
             if evaluate(exprs[key], obj):
                 return verdict
-    except Exception:  # cel-go reports a missing top-level field as an error: Unknown in Flux
+    except Exception:  # an evaluation error: Flux reports the object Unknown
         return "Unknown"
     return "InProgress"
 
@@ -55,12 +83,16 @@ def kstatus_status(obj: dict[str, Any]) -> str:
     status = obj.get("status") or {}
     if "observedGeneration" in status and status["observedGeneration"] != obj["metadata"]["generation"]:
         return "InProgress"
-    for condition in status.get("conditions", []):
+    conditions = status.get("conditions", [])
+    for condition in conditions:
         if condition["type"] == "Reconciling" and condition["status"] == "True":
             return "InProgress"
         if condition["type"] == "Stalled" and condition["status"] == "True":
             return "Failed"
-    return "Current"
+    for condition in conditions:
+        if condition["type"] == "Ready":
+            return "Current" if condition["status"] == "True" else "InProgress"
+    return "Current"  # no condition it knows: "Resource is current"
 
 
 def test_kustomization_example_embeds_the_same_expressions() -> None:
@@ -71,28 +103,34 @@ def test_kustomization_example_embeds_the_same_expressions() -> None:
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
 def test_cel_health(case: Case) -> None:
-    verdict = flux_cel_status(case.obj, expressions())
-    if case.name == "no status":
-        # cel-go errors on the missing top-level `status` (Unknown, Flux keeps waiting); cel-python
-        # may instead call it in progress. Either way it is never healthy or failed.
-        assert verdict in {"Unknown", "InProgress"}
-    else:
-        assert verdict == case.kstatus
+    assert flux_cel_status(case.obj, expressions()) == case.cel
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
 def test_kstatus_health(case: Case) -> None:
-    verdict = kstatus_status(case.obj)
-    if case.obj.get("status", {}).get("conditions") is None:
-        # kstatus has nothing to read before emrops writes conditions and calls the object Current:
-        # the reason docs/gitops.md recommends healthCheckExprs, which demand Ready=True.
-        assert verdict in {"Current", "InProgress"}
-    else:
-        assert verdict == case.kstatus
+    assert kstatus_status(case.obj) == case.kstatus
 
 
-def test_cel_demands_ready_where_kstatus_would_not() -> None:
+def test_cel_is_never_current_before_emrops_has_looked() -> None:
+    # kstatus alone calls an object Current until emrops writes its first status (conditions
+    # and observedGeneration together); with the expressions, no such window exists.
     exprs = expressions()
-    bare = next(c for c in cases() if c.name == "phase only (no conditions yet)").obj
-    assert kstatus_status(bare) == "Current"
-    assert flux_cel_status(bare, exprs) == "InProgress"
+    for case in cases():
+        status = case.obj.get("status")
+        if status is None or "observedGeneration" not in status or "conditions" not in status:
+            assert case.kstatus == "Current"
+            assert flux_cel_status(case.obj, exprs) in {"InProgress", "Unknown"}
+
+
+def test_the_first_status_emrops_writes_is_in_progress_for_both() -> None:
+    # The window under plain kstatus closes with emrops' first write: Pending, with conditions.
+    first = service_action(rendered(Phase.PENDING, "Accepted; waiting to submit RunApplicationAction"))
+    assert kstatus_status(first) == "InProgress"
+    assert flux_cel_status(first, expressions()) == "InProgress"
+
+
+def test_a_missing_status_is_an_error_not_false() -> None:
+    # What cel-go does with Flux's undeclared variables; the reason "no status" is Unknown.
+    with pytest.raises(MissingTopLevelField):
+        evaluate(expressions()["inProgress"], service_action(None))
+    assert evaluate("has(status.phase)", service_action({})) is False

@@ -105,10 +105,51 @@ def test_rendered_manifests_are_current() -> None:
     assert committed == fresh, "deploy/manifests/emrops.yaml is stale: run hack/render-manifests.sh"
 
 
+def test_rendered_manifests_hold_no_helm_hook() -> None:
+    """`kubectl apply` would create the `helm test` Pod as a plain object: it must not be there."""
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "manifests" / "emrops.yaml").read_text()) if d]
+    assert not [d for d in docs if "helm.sh/hook" in (d["metadata"].get("annotations") or {})]
+    assert "Pod" not in {d["kind"] for d in docs}
+
+
+def test_rendered_manifests_elect_a_leader_on_the_lease_they_grant() -> None:
+    """`kubectl apply` gets the chart's defaults: leader election on, its Lease Role in the same
+    namespace as the operator, naming the Lease the operator is told to use, bound to its
+    ServiceAccount; one replica, so a RollingUpdate (the new pod a standby) and no PDB."""
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "manifests" / "emrops.yaml").read_text()) if d]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    namespace = deployment["metadata"]["namespace"]
+    pod = deployment["spec"]["template"]["spec"]
+    (operator,) = pod["containers"]
+    flags = dict(a.split("=", 1) for a in operator["args"] if a.startswith("--leader-elect"))
+    assert flags["--leader-elect"] == "true" and flags["--leader-election-namespace"] == namespace
+    lease = flags["--leader-election-id"]
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == f"{lease}-leader-election"]
+    assert role["metadata"]["namespace"] == namespace
+    assert [(r["resources"], r["verbs"], r.get("resourceNames")) for r in role["rules"]] == [
+        (["leases"], ["create"], None),
+        (["leases"], ["get", "update"], [lease]),
+    ]
+    (binding,) = [
+        d for d in docs if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["metadata"]["namespace"] == namespace
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": namespace}
+    ]
+    assert {e["name"] for e in operator["env"]} >= {"POD_NAME", "POD_NAMESPACE"}
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert "PodDisruptionBudget" not in {d["kind"] for d in docs}
+
+
 def test_chart_renders_the_crd_unchanged_but_for_metadata() -> None:
     helm = require_helm()
     out = subprocess.run(
-        [helm, "template", "emrops", str(CHART)], capture_output=True, text=True, check=True
+        [helm, "template", "emrops", str(CHART), "--kube-version", "1.36.0"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     (rendered,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "CustomResourceDefinition"]
     source = yaml.safe_load((CRDS / "emrops.io_serviceactions.yaml").read_text())

@@ -56,3 +56,12 @@ def test_build_context_contains_what_the_dockerfile_copies() -> None:
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, flags=re.MULTILINE)
     sources = {s.rstrip("/") for line in copied for s in line.split()}
     assert sources <= allowed, sources - allowed
+
+
+def test_the_license_the_metadata_names_is_in_the_repository() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in DOCKERFILE
+    text = (ROOT / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text and len(text.splitlines()) > 200
