@@ -74,6 +74,14 @@ test: venv lint
 test-unit: venv
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
+# The deterministic simulation of the controller (tests/simulation/README.md): 1,000 seeds, or
+# SEEDS=a-b (a range) / SEEDS=n (0..n-1) / SEED=k (one; TRACE=1 prints its full trace instead).
+.PHONY: simulate
+simulate: venv
+	@export PYTHONHASHSEED=0 SEEDS="$(SEEDS)" SEED="$(SEED)"; \
+	if [ -n "$(TRACE)" ] && [ -n "$(SEED)" ]; then PYTHONPATH=tests $(BIN)/python -m simulation $(SEED); \
+	else $(BIN)/pytest -m simulation tests/simulation $(PYTEST_ARGS); fi
+
 .PHONY: lint
 lint: venv
 	$(BIN)/ruff check .
