@@ -97,9 +97,10 @@ class SimOperation:
     ended: float | None = None
     reason_code: str | None = None
     reason_message: str | None = None
-    #: EMR answered the call with this operation's id (not a drop after apply or an error), and
-    #: the answer reaches the caller before the client's deadline (if the caller still waits).
-    answered: bool = False
+    #: When EMR's answer with this operation's id reaches the caller (if it still waits); None
+    #: when there is no such answer (a drop after apply, an error) or it comes after the
+    #: client's deadline.
+    answered_at: float | None = None
 
     @property
     def unended(self) -> bool:
@@ -301,7 +302,7 @@ class EmrServer:
         request: RunApplicationActionRequest,
         access_key_id: str,
         *,
-        in_time: bool = True,
+        answer_at: float | None = None,
         run: int | None = None,
     ) -> RunApplicationActionResponse:
         action = "RunApplicationAction"
@@ -365,7 +366,7 @@ class EmrServer:
         self.observer.emr_applied(who, action, ref, outcome)
         if error is not None:
             raise error
-        op.answered = in_time
+        op.answered_at = answer_at
         return RunApplicationActionResponse(request_id=self._request_id(), operation_id=op.op_id)
 
     def _maybe_hint(self) -> float | None:
@@ -499,11 +500,12 @@ class EmrView:
         #: ``OutcomeUnknownError`` then, while its request may still land.
         self._deadline = deadline
 
-    async def _call(self, server: Callable[[bool], T], landed: Callable[[], None] | None = None) -> T:
-        """``server(in_time)``: ``in_time`` tells the server whether its answer beats the deadline."""
+    async def _call(self, server: Callable[[float | None], T], landed: Callable[[], None] | None = None) -> T:
+        """``server(answer_at)``: when the answer reaches the caller (None: after its deadline)."""
         latency = self._latency()
+        answer_at = asyncio.get_running_loop().time() + latency if latency <= self._deadline else None
         answer: T = await self._link.call(
-            lambda: server(latency <= self._deadline),
+            lambda: server(answer_at),
             latency,
             deadline=self._deadline,
             on_deadline=lambda: OutcomeUnknownError(f"no answer within {self._deadline:g}s (simulated)"),
@@ -526,7 +528,7 @@ class EmrView:
         run = self._server.owner_of(ref)[1]
         self._server.sending(ref, +1)
         response: RunApplicationActionResponse = await self._call(
-            lambda in_time: self._server.run_action(self._who, request, key, in_time=in_time, run=run),
+            lambda answer_at: self._server.run_action(self._who, request, key, answer_at=answer_at, run=run),
             landed=lambda: self._server.sending(ref, -1),
         )
         return response
@@ -536,7 +538,9 @@ class EmrView:
     ) -> GetOperationResponse:
         key = (await credentials.get()).access_key_id
         response: GetOperationResponse = await self._call(
-            lambda in_time: self._server.get_operation(self._who, request, key, in_time=in_time)
+            lambda answer_at: self._server.get_operation(
+                self._who, request, key, in_time=answer_at is not None
+            )
         )
         return response
 
@@ -545,7 +549,7 @@ class EmrView:
     ) -> AsyncIterator[ComponentInstance]:
         key = (await credentials.get()).access_key_id
         found: list[ComponentInstance] = await self._call(
-            lambda _in_time: self._server.list_instances(self._who, request, key)
+            lambda _answer_at: self._server.list_instances(self._who, request, key)
         )
         for instance in found:
             yield instance

@@ -25,8 +25,10 @@ The invariants (numbers as in issue 9 / the helper brief; 0 and 7-10 are additio
 6. No spinning: per (replica incarnation, object), EMR calls and status-write requests stay
    within ``spin_windows``; once the world is quiescent it is silent.
 7. Graceful shutdown: no intent write is sent after SIGTERM, and when ``stop()`` returns every
-   operation EMR accepted from that incarnation and answered with its id (before or after the
-   SIGTERM) is recorded in its object's status.
+   operation EMR accepted from that incarnation whose id reaches it before the shutdown grace
+   ends (SIGTERM + ``--shutdown-grace``) is recorded in its object's status, even if ``stop()``
+   returned sooner. A call still unanswered when the grace ends may be left to become Unknown,
+   as spec point 12 allows.
 8. Deadline verdict: a run is not reported DeadlineExceeded when its operation had ended before
    the deadline and the replica either did not poll after it ended or saw it ended.
 9. Not-found verdict: no run ends Unknown/OperationNotFound for an operation EMR has (EMR never
@@ -168,6 +170,7 @@ class Truth:
         selectors: tuple[str | None, ...],
         bounded_attempts: int,
         poll_initial: float,
+        shutdown_grace: float,
         enabled: bool = True,
         verbose: bool = False,
     ) -> None:
@@ -178,6 +181,7 @@ class Truth:
         self.selectors = selectors
         self.bounded_attempts = bounded_attempts
         self.windows_spec = spin_windows(poll_initial)
+        self.shutdown_grace = shutdown_grace
         self.enabled = enabled
         #: Trace every request too (replays), not only changes.
         self.verbose = verbose
@@ -505,12 +509,13 @@ class Truth:
         self.sigterm_at[who] = self._clock()
 
     def stopped(self, who: str) -> None:
-        """``stop()`` returned: every operation ``who`` got accepted must be on record."""
+        """``stop()`` returned: every operation whose id reaches ``who`` within the grace is on record."""
         if not self.enabled:
             return
         assert self.emr is not None
         for op in self.emr.ops.values():
-            if op.who != who or not op.answered:
+            grace_ends = self.sigterm_at.get(who, self._clock()) + self.shutdown_grace
+            if op.who != who or op.answered_at is None or op.answered_at > grace_ends:
                 continue
             obj = self.objects.get(op.uid)
             if obj is None or obj.deleted is not None:

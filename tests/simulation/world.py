@@ -9,9 +9,8 @@ Replicas are the real thing: each incarnation is a ``runner.Supervisor`` with it
 ``Services`` (store and EMR views over its own network link, ``RateLimiter`` on the virtual
 clock, ``Metrics``, an RNG from the seed), fed by its own watch stream. A kill (SIGKILL) cuts
 its link at once; a graceful stop (SIGTERM) stops its watch, awaits ``supervisor.stop()`` for
-the kubelet's grace period (the chart's terminationGracePeriodSeconds: ``--shutdown-grace`` plus
-15 s; 30 s, Kubernetes' default, for an operator without that flag) and kills it if that runs
-out.
+the kubelet's grace period (the chart's terminationGracePeriodSeconds: ``--shutdown-grace``,
+20 s by default, plus 15 s) and kills it if that runs out.
 """
 
 from __future__ import annotations
@@ -54,11 +53,20 @@ EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
 CHART_GRACE_MARGIN = 15.0
 
 
-def termination_grace(settings: Settings) -> float:
-    """The kubelet's terminationGracePeriodSeconds: SIGKILL follows SIGTERM after this."""
+#: Spec point 12's default ``--shutdown-grace``, for an operator that has no such setting yet.
+SHUTDOWN_GRACE = 20.0
+
+
+def shutdown_grace(settings: Settings) -> float:
+    """``--shutdown-grace``: how long a call in flight at SIGTERM may take to be recorded."""
     shutdown = getattr(settings, "shutdown", None)  # absent before issue 9's graceful stop
     grace = getattr(shutdown, "grace_seconds", None)
-    return 30.0 if grace is None else float(grace) + CHART_GRACE_MARGIN
+    return SHUTDOWN_GRACE if grace is None else float(grace)
+
+
+def termination_grace(settings: Settings) -> float:
+    """The kubelet's terminationGracePeriodSeconds: SIGKILL follows SIGTERM after this."""
+    return shutdown_grace(settings) + CHART_GRACE_MARGIN
 
 
 #: Once quiescent, the controller may still finish its bookkeeping for this long (one slow
@@ -254,6 +262,7 @@ class World:
             selectors=tuple(selector_of(params, r.index) for r in self.plan.replicas),
             bounded_attempts=self.policy.bounded_attempts,
             poll_initial=self.policy.poll_initial,
+            shutdown_grace=shutdown_grace(settings),
             enabled=checks,
             verbose=full,
         )

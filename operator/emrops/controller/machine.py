@@ -187,11 +187,15 @@ class Blocked:
 class Polled:
     operation: OperationView
     progress: ProgressStatus | None = None
+    #: When the GetOperation request was sent: what it says is true as of then, not of now.
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class PollFailed:
     error: CallError
+    #: When the GetOperation request was sent.
+    sent_at: datetime | None = None
 
 
 Observation = Look | Gates | Accepted | Refused | Blocked | Polled | PollFailed
@@ -536,7 +540,12 @@ def _accepted(ctx: Context, result: Accepted) -> Decision:
 
 def _refused(ctx: Context, result: Refused) -> Decision:
     st = ctx.status
-    if st.operation_id or (st.run or 1) != result.run or (st.attempts or 0) != result.attempt:
+    if (
+        st.phase is not Phase.SUBMITTING  # e.g. this very refusal already recorded (a lost answer)
+        or st.operation_id
+        or (st.run or 1) != result.run
+        or (st.attempts or 0) != result.attempt
+    ):
         return Drop(why="the status moved on while the call was in flight")
     err = result.error
     last_error = _last_error(ctx, err)
@@ -641,6 +650,8 @@ def _polled(ctx: Context, polled: Polled) -> Decision:
         )
         return Finish(status=failed, event=Event(Reason.FAILED, text, "Warning"))
     if _past_deadline(ctx):
+        if _sent_before_deadline(ctx, polled.sent_at):
+            return Poll()  # an answer from before the deadline cannot say how it stands now
         return _deadline_exceeded(ctx, st.evolve(operation=operation, progress=progress))
     if op.state is OperationState.HUMAN_PROCESSING:
         text = (
@@ -706,11 +717,14 @@ def _poll_failed(ctx: Context, failed: PollFailed) -> Decision:
     if st.phase is not Phase.RUNNING:
         return Drop(why=f"poll error in phase {st.phase}")
     if _past_deadline(ctx):
+        if _sent_before_deadline(ctx, failed.sent_at):
+            return Poll()  # one more try from after the deadline before giving up on it
         return _deadline_exceeded(ctx)
     described = f"{err.code}: {err.message}"
     if err.read_lag:
         lag_until = _submitted_at(ctx) + timedelta(seconds=ctx.policy.not_found_grace)
-        if ctx.now < lag_until:
+        # Judged at the moment the request was sent: a slow answer does not shorten the grace.
+        if (failed.sent_at or ctx.now) < lag_until:
             # Maybe only EMR's read-after-write lag: the operation was accepted a moment ago.
             interval = _next_interval(ctx)
             return Retry(
@@ -827,6 +841,11 @@ def _deadline(ctx: Context) -> datetime | None:
 def _past_deadline(ctx: Context) -> bool:
     deadline = _deadline(ctx)
     return deadline is not None and ctx.now >= deadline
+
+
+def _sent_before_deadline(ctx: Context, sent_at: datetime | None) -> bool:
+    deadline = _deadline(ctx)
+    return deadline is not None and sent_at is not None and sent_at < deadline
 
 
 def _capped(ctx: Context, after: float) -> float:

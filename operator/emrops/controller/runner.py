@@ -603,6 +603,7 @@ class Worker:
         request = GetOperationRequest(
             region_id=spec.region_id, cluster_id=spec.cluster_id, operation_id=status.operation_id or ""
         )
+        sent_at = self.services.clock()
         result = await self._call(
             "GetOperation", lambda: self.services.emr.get_operation(request, credentials=creds.provider)
         )
@@ -610,7 +611,7 @@ class Worker:
         if isinstance(result, machine.CallError):
             if result.classification is Classification.TERMINAL:
                 self.creds = None  # re-read the Secret next time: it may have been fixed
-            observation = machine.PollFailed(result)
+            observation = machine.PollFailed(result, sent_at=sent_at)
         else:
             op = result.operation
             view = machine.OperationView(
@@ -624,7 +625,7 @@ class Worker:
             following = machine.following(status)
             in_progress = view.state is OperationState.IN_PROGRESS
             progress = await self._progress(spec) if in_progress and not following else None
-            observation = machine.Polled(view, progress)
+            observation = machine.Polled(view, progress, sent_at=sent_at)
         await self._record_and_wait(observation)
 
     async def _progress(self, spec: ServiceActionSpec) -> ProgressStatus | None:

@@ -849,3 +849,35 @@ def test_credentials_are_checked_before_the_queue() -> None:
 def test_evolve_refuses_a_field_that_does_not_exist() -> None:
     with pytest.raises(TypeError, match="phse"):
         RUNNING.evolve(**{"phse": Phase.FAILED})  # type: ignore[arg-type]
+
+
+# --- found by the simulation (seeds named in the test ids) -----------------------------------
+
+
+def test_an_in_progress_answer_sent_before_the_deadline_does_not_decide_it() -> None:
+    """Seed 1583: a poll sent before the deadline, answered (with its progress listing) after it."""
+    st = RUNNING.evolve(start_time=ago(100))
+    early = decide(
+        ctx_of(st, deadline_seconds=90), Polled(op("IN_PROGRESS"), sent_at=NOW - timedelta(seconds=15))
+    )
+    assert isinstance(early, Poll)
+    late = decide(
+        ctx_of(st, deadline_seconds=90), Polled(op("IN_PROGRESS"), sent_at=NOW - timedelta(seconds=5))
+    )
+    assert isinstance(late, Wait) and late.status is not None and late.status.reason == "DeadlineExceeded"
+
+
+def test_read_after_write_lag_is_judged_when_the_poll_was_sent() -> None:
+    """Seed 4555: a poll sent inside the grace, its 404 answered after the grace."""
+    st = RUNNING.evolve(submitted_at=ago(40))
+    sent_in_grace = PollFailed(NOT_FOUND, sent_at=NOW - timedelta(seconds=15))
+    assert isinstance(decide(ctx_of(st), sent_in_grace), Retry)
+    assert isinstance(decide(ctx_of(st), PollFailed(NOT_FOUND, sent_at=NOW)), Stall)
+
+
+def test_a_refusal_recorded_once_is_not_counted_again() -> None:
+    """Seed 9399: the write recording a refusal landed but its answer was lost; it was re-applied."""
+    intent = status(phase=Phase.SUBMITTING, attempts=2, submitted_at=ago(1), bounded_errors=1)
+    first = decide(ctx_of(intent), Refused(1, 2, ECM))
+    assert isinstance(first, Retry) and first.status is not None and first.status.bounded_errors == 2
+    assert isinstance(decide(ctx_of(first.status), Refused(1, 2, ECM)), Drop)
