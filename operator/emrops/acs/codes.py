@@ -5,7 +5,7 @@ error bodies from it, and the troubleshooting docs are generated from it. Rows c
 RunApplicationAction API page (the "seed" codes) plus the gateway codes that Alibaba Cloud's
 signature checks answer with.
 
-Classification, in DESIGN.md's terms:
+Classification (docs/troubleshooting.md, generated from this table):
 
 - ``RETRY``: EMR provably did nothing; retry with backoff.
 - ``RETRY_BOUNDED``: probably transient, retry a bounded number of times, then fail.

@@ -1,6 +1,6 @@
 """The ServiceAction status: a typed model of what the controller writes under ``status``.
 
-The status is the run state machine's only memory (DESIGN.md: never kopf's progress records), so
+The status is the run state machine's only memory (never kopf's progress records: docs/concepts.md), so
 it round-trips exactly: ``RunStatus.from_dict(status_dict)`` reads it and
 ``RunStatus.to_dict()`` renders it back (camelCase, absent fields omitted), with the kstatus
 conditions rendered from phase, reason and message by ``emrops.api.conditions``.

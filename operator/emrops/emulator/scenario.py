@@ -25,7 +25,7 @@ HUMAN_PROCESSING_MODES = ("always", "on_failure")
 DEFAULT_ACCESS_KEY_ID = "emrops-demo"
 DEFAULT_ACCESS_KEY_SECRET = "emrops-demo-secret"  # noqa: S105 - the documented demo key, not a secret
 
-#: The default demo cluster (COMMON.md), in the scenario file's own format.
+#: The default demo cluster (docs/emulator.md), in the scenario file's own format.
 DEMO_CLUSTER: dict[str, Any] = {
     "id": "c-8a3f2e1d9b7c6a50",
     "name": "emrops-demo",

@@ -211,6 +211,6 @@ def test_example_succeeds(
 
 
 def test_secret_name_is_the_demo_one() -> None:
-    """The examples and these tests agree on the demo Secret's name (COMMON.md)."""
+    """The examples and these tests agree on the demo Secret's name (docs/getting-started.md)."""
     refs = {(d["spec"].get("credentialsSecretRef") or {}).get("name") for d in EXAMPLE_DOCS}
     assert refs <= {SECRET_NAME, None}

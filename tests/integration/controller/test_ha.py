@@ -1,7 +1,7 @@
 """Two operator processes on the same namespace: each run is submitted exactly once.
 
 Both processes see every ServiceAction and both try to start it; only the one whose
-resourceVersion-conditioned write of the intent wins may call EMR (DESIGN.md, exactly once).
+resourceVersion-conditioned write of the intent wins may call EMR (docs/concepts.md, exactly once).
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ def test_reapplying_is_a_no_op(control_plane: ControlPlane, helm: Helm, namespac
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# What the operator must be able to do in a watched namespace (COMMON.md's RBAC list).
+# What the operator must be able to do in a watched namespace (docs/install.md's RBAC table).
 NEEDED = [
     ("get", "serviceactions.emrops.io"),
     ("list", "serviceactions.emrops.io"),
