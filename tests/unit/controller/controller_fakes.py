@@ -17,7 +17,7 @@ from emrops.controller.backoff import Backoff
 from emrops.controller.kube import Conflict, Gone, SecretUnreadable
 from emrops.controller.machine import Event, Policy
 from emrops.controller.metrics import Metrics
-from emrops.controller.ratelimit import RateLimiter
+from emrops.controller.ratelimit import LimiterKey, RateLimiter
 from emrops.controller.runner import Services
 from emrops.emr.credentials import CredentialsProvider, StaticCredentials
 from emrops.emr.models import (
@@ -59,6 +59,14 @@ class FakeStore:
         if self.watchers:
             self._notify("ADDED", obj)
         return copy.deepcopy(obj)
+
+    def annotate(self, name: str, key: str, value: str) -> None:
+        """``kubectl annotate --overwrite``: a metadata change, a new resourceVersion, a MODIFIED event."""
+        obj = self.objects[name]
+        obj["metadata"].setdefault("annotations", {})[key] = value
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self._notify("MODIFIED", obj)
 
     def delete(self, name: str, *, tell_watchers: bool = True) -> dict[str, Any]:
         """Delete an object; ``tell_watchers=False`` is a DELETED event the watch missed."""
@@ -233,3 +241,24 @@ def new_store() -> FakeStore:
     s = FakeStore()
     s.secrets["creds"] = {"accessKeyId": "ak", "accessKeySecret": "sk"}
     return s
+
+
+def created_at(name: str, when: str, **spec: Any) -> dict[str, Any]:
+    """``service_action(name)`` created at ``when``, with ``spec`` keys replaced."""
+    body = service_action(name)
+    body["metadata"]["creationTimestamp"] = when
+    body["spec"].update(spec)
+    return body
+
+
+class GatedLimiter(RateLimiter):
+    """A limiter whose tokens come only once ``open`` is set: a worker parked in the token wait."""
+
+    def __init__(self) -> None:
+        super().__init__(0, 0)
+        self.open = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def acquire(self, key: LimiterKey) -> None:
+        self.waiting.set()
+        await self.open.wait()

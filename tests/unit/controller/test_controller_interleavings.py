@@ -12,38 +12,19 @@ from __future__ import annotations
 import asyncio
 import copy
 from datetime import datetime
-from typing import Any
 
 import pytest
-from controller_fakes import FakeEmr, FakeStore, new_store, service_action, services, wait_for_phase
+from controller_fakes import (
+    FakeEmr,
+    FakeStore,
+    GatedLimiter,
+    created_at,
+    service_action,
+    services,
+    wait_for_phase,
+)
 
-from emrops.controller.ratelimit import LimiterKey, RateLimiter
 from emrops.controller.runner import Supervisor
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return new_store()
-
-
-def created_at(name: str, when: str, **spec: Any) -> dict[str, Any]:
-    body = service_action(name)
-    body["metadata"]["creationTimestamp"] = when
-    body["spec"].update(spec)
-    return body
-
-
-class GatedLimiter(RateLimiter):
-    """A limiter whose tokens come only once ``open`` is set: a worker parked in the token wait."""
-
-    def __init__(self) -> None:
-        super().__init__(0, 0)
-        self.open = asyncio.Event()
-        self.waiting = asyncio.Event()
-
-    async def acquire(self, key: LimiterKey) -> None:
-        self.waiting.set()
-        await self.open.wait()
 
 
 @pytest.mark.parametrize("watch_delivers", [True, False], ids=["newer bodies delivered", "watch lagging"])
@@ -171,11 +152,7 @@ async def test_an_unknown_run_holds_overlapping_runs_until_acknowledged(store: F
     assert queued["status"]["waitingFor"] == ["ns/unknown"]
     await asyncio.sleep(0.2)
     assert emr.submits == []
-    obj = store.objects["unknown"]
-    obj["metadata"].setdefault("annotations", {})["emrops.io/acknowledged-at"] = "checked by sre"
-    store.rv += 1
-    obj["metadata"]["resourceVersion"] = str(store.rv)
-    supervisor.observe("MODIFIED", copy.deepcopy(obj))
+    store.annotate("unknown", "emrops.io/acknowledged-at", "checked by sre")  # the watch delivers it
     await wait_for_phase(store, "next", {"Running"})
     await supervisor.stop()
     status = store.objects["unknown"]["status"]

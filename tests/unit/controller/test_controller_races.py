@@ -13,51 +13,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from controller_fakes import FakeEmr, FakeStore, new_store, service_action, services, wait_for_phase
+from controller_fakes import (
+    FakeEmr,
+    FakeStore,
+    GatedLimiter,
+    created_at,
+    service_action,
+    services,
+    wait_for_phase,
+)
 
 from emrops.api.status import Phase, RunStatus
 from emrops.controller.backoff import Backoff
 from emrops.controller.machine import Blocked, Context, Gates, Policy, Submit, Wait, decide
-from emrops.controller.ratelimit import LimiterKey, RateLimiter
 from emrops.controller.runner import Supervisor
 from emrops.emr.errors import ApiError
 
 RERUN = "emrops.io/run-requested-at"
 ACK = "emrops.io/acknowledged-at"
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return new_store()
-
-
-def created_at(name: str, when: str, **spec: Any) -> dict[str, Any]:
-    body = service_action(name)
-    body["metadata"]["creationTimestamp"] = when
-    body["spec"].update(spec)
-    return body
-
-
-def annotate(store: FakeStore, name: str, key: str, value: str) -> None:
-    """``kubectl annotate --overwrite``: a metadata change, a new resourceVersion, a MODIFIED event."""
-    obj = store.objects[name]
-    obj["metadata"].setdefault("annotations", {})[key] = value
-    store.rv += 1
-    obj["metadata"]["resourceVersion"] = str(store.rv)
-    store._notify("MODIFIED", obj)
-
-
-class GatedLimiter(RateLimiter):
-    """A limiter whose tokens come only once ``open`` is set (a throttled access key)."""
-
-    def __init__(self) -> None:
-        super().__init__(0, 0)
-        self.open = asyncio.Event()
-        self.waiting = asyncio.Event()
-
-    async def acquire(self, key: LimiterKey) -> None:
-        self.waiting.set()
-        await self.open.wait()
 
 
 async def test_a_run_whose_deadline_passed_while_it_waited_for_a_token_is_not_submitted(
@@ -109,7 +82,7 @@ async def test_a_rerun_of_a_run_whose_operation_is_still_followed_waits_for_that
     await wait_for_phase(store, "next", {"Queued"})
     await wait_for_phase(store, "slow", {"Failed"})  # DeadlineExceeded, operation still IN_PROGRESS
     assert store.objects["slow"]["status"]["conditions"][2]["reason"] == "DeadlineExceeded"
-    annotate(store, "slow", RERUN, "again")
+    store.annotate("slow", RERUN, "again")
     await asyncio.sleep(0.5)
     await supervisor.stop()
     assert first_op in emr.running()
@@ -135,7 +108,7 @@ async def test_an_acknowledgement_older_than_the_run_does_not_release_it(store: 
     old["status"] = {"phase": "Failed", "run": 1, "attempts": 1}
     store.add(old)
     await asyncio.sleep(0.1)
-    annotate(store, "old", RERUN, "run 2")
+    store.annotate("old", RERUN, "run 2")
     await wait_for_phase(store, "old", {"Unknown"})
     emr.submit_error = None
     store.add(created_at("next", "2025-01-01T00:00:02Z"))
@@ -189,7 +162,7 @@ async def test_an_intent_older_than_the_in_flight_grace_is_never_called(store: F
     store.watch(s)
     s.observe("MODIFIED", copy.deepcopy(store.objects["sa"]))
     await wait_for_phase(store, "sa", {"Unknown"})  # S, after the in-flight grace
-    annotate(store, "sa", RERUN, "nothing ran in the console; run it")
+    store.annotate("sa", RERUN, "nothing ran in the console; run it")
     await wait_for_phase(store, "sa", {"Running"})  # S calls for run 2
     assert len(emr.submits) == 1
     slow.release.set()

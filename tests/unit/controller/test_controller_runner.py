@@ -10,16 +10,10 @@ import asyncio
 import copy
 from typing import Any
 
-import pytest
-from controller_fakes import FakeEmr, FakeStore, new_store, service_action, services, wait_for_phase
+from controller_fakes import FakeEmr, FakeStore, service_action, services, wait_for_phase
 
 from emrops.controller.runner import Supervisor
 from emrops.emr.errors import ApiError, OutcomeUnknownError
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return new_store()
 
 
 async def test_a_run_goes_from_nothing_to_succeeded_with_one_call(store: FakeStore) -> None:
