@@ -142,8 +142,22 @@ INVALID = [
     ),
     pytest.param(
         selector(runActionScope="COMPONENT_INSTANCE", components=[YARN_NM]),
-        [f"{SEL}.componentInstances", "runActionScope is COMPONENT_INSTANCE"],
+        [f"{SEL}.componentInstances", "runActionScope is COMPONENT_INSTANCE", f"{SEL}.components: Forbidden"],
         id="instance-scope-without-instances",
+    ),
+    pytest.param(
+        selector(runActionScope="APPLICATION", applicationName="YARN", components=[YARN_NM]),
+        [f"{SEL}.components", "only allowed when runActionScope is COMPONENT", "ConflictParameters"],
+        id="components-with-application-scope",
+    ),
+    pytest.param(
+        selector(
+            runActionScope="COMPONENT",
+            components=[YARN_NM],
+            componentInstances=[{**YARN_NM, "nodeId": "i-1"}],
+        ),
+        [f"{SEL}.componentInstances", "only allowed when runActionScope is COMPONENT_INSTANCE"],
+        id="instances-with-component-scope",
     ),
     pytest.param(
         selector(runActionScope="COMPONENT_INSTANCE", componentInstances=[]),
