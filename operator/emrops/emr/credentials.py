@@ -94,6 +94,14 @@ class StaticCredentials:
 class DefaultChainCredentials:
     """The Alibaba Cloud default credentials chain, via ``alibabacloud_credentials``' async API.
 
+    The chain's first link, an access key pair in ``ALIBABA_CLOUD_ACCESS_KEY_ID`` /
+    ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` (optionally ``ALIBABA_CLOUD_SECURITY_TOKEN``), is read
+    here without the library: importing it costs about 8 MiB and pulls in requests and APScheduler
+    (whose ECS-role refresher starts a thread), none of which a key in the environment needs. The
+    answer is the library's for that case (``default/env``), and the library is imported only when
+    the environment holds no key, i.e. when the chain's other links (RRSA, profiles, ECS role) are
+    really used.
+
     The library's client is built on first use, not at construction: the library reads its
     environment variables when it is imported and when its chain is built, so building late lets
     the process finish configuring its environment first. Refreshing (RRSA tokens, ECS roles) and
@@ -103,6 +111,20 @@ class DefaultChainCredentials:
     def __init__(self) -> None:
         self._client: Any = None
 
+    @staticmethod
+    def _from_environment() -> Credential | None:
+        """The chain's environment link, as the library resolves it (both variables non-empty)."""
+        access_key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        access_key_secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        if not access_key_id or not access_key_secret:
+            return None
+        return Credential(
+            access_key_id=access_key_id,
+            access_key_secret=access_key_secret,
+            security_token=os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+            provider_name="default/env",
+        )
+
     def _library_client(self) -> Any:
         if self._client is None:
             from alibabacloud_credentials.client import Client
@@ -111,6 +133,9 @@ class DefaultChainCredentials:
         return self._client
 
     async def get(self) -> Credential:
+        from_environment = self._from_environment()
+        if from_environment is not None:
+            return from_environment
         try:
             model = await self._library_client().get_credential_async()
         except Exception as exc:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +120,37 @@ async def test_default_chain_error_scrubs_secret_from_library_message(
         await provider.get()
     assert SECRET not in str(info.value)
     assert "bad response" in str(info.value)
+
+
+async def test_default_chain_from_environment_answers_as_the_library(chain_env: pytest.MonkeyPatch) -> None:
+    """The environment link read without the library gives exactly what the library gives."""
+    from alibabacloud_credentials.client import Client
+
+    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "envAKID")
+    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+    chain_env.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
+    _reload_library()
+    ours = await DefaultChainCredentials().get()
+    theirs = await Client().get_credential_async()
+    assert (ours.access_key_id, ours.access_key_secret, ours.security_token, ours.provider_name) == (
+        theirs.access_key_id,
+        theirs.access_key_secret,
+        theirs.security_token,
+        theirs.provider_name,
+    )
+
+
+def test_default_chain_with_a_key_in_the_environment_never_imports_the_library(tmp_path: Path) -> None:
+    """The library (about 8 MiB, requests, APScheduler) is loaded only for the chain's other links."""
+    probe = (
+        "import asyncio, sys\n"
+        "from emrops.emr.credentials import DefaultChainCredentials\n"
+        "credential = asyncio.run(DefaultChainCredentials().get())\n"
+        "print(credential.provider_name, 'alibabacloud_credentials' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIBABA_CLOUD_")}
+    env.update(
+        ALIBABA_CLOUD_ACCESS_KEY_ID="envAKID", ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET, HOME=str(tmp_path)
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["default/env", "False"]
