@@ -33,9 +33,10 @@ class Classification(enum.Enum):
     TERMINAL = "terminal"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ErrorCode:
-    """One row of the table.
+    """One row of the table, built with named fields only (``kw_only``): three of them are strings
+    that read alike, and a positional row could swap ``reason`` and ``message`` unnoticed.
 
     ``message`` is EMR's template (``%s`` filled by whoever raises it); ``reason`` is the
     CamelCase condition reason and Event reason emrops uses; ``guidance`` tells the user what to do.
@@ -55,255 +56,285 @@ class ErrorCode:
     read_lag: bool = False
 
 
-_R = Classification.RETRY
-_B = Classification.RETRY_BOUNDED
-_A = Classification.AMBIGUOUS
-_T = Classification.TERMINAL
-
 _THROTTLE_MSG = "The request was denied due to request throttling. %s"
 _THROTTLE_HELP = (
     "emrops retries with backoff and slows its client-side rate limiter; if it persists, lower "
     "the operator's --rate-limit-qps or raise the EMR API quota in Quota Center."
 )
+
+
+def _throttled(code: str, *, seed: bool) -> ErrorCode:
+    """A throttling row: refused before anything ran, so always retried (one message, one help)."""
+    return ErrorCode(
+        code=code,
+        http_status=400,
+        classification=Classification.RETRY,
+        reason="Throttled",
+        message=_THROTTLE_MSG,
+        guidance=_THROTTLE_HELP,
+        throttling=True,
+        seed=seed,
+    )
+
+
 _PARAM_HELP = "Fix the named field of the ServiceAction spec and create a new ServiceAction."
 
 _ROWS: tuple[ErrorCode, ...] = (
     ErrorCode(
-        "ConcurrentModification",
-        400,
-        _R,
-        "ConcurrentModification",
-        "The request on %s failed due to multiple requests to change this object were submitted "
-        "simultaneously. Wait a few minutes and try again.",
-        "Another operation is changing the same services; emrops waits and retries with backoff.",
+        code="ConcurrentModification",
+        http_status=400,
+        classification=Classification.RETRY,
+        reason="ConcurrentModification",
+        message=(
+            "The request on %s failed due to multiple requests to change this object were submitted "
+            "simultaneously. Wait a few minutes and try again."
+        ),
+        guidance="Another operation is changing the same services; emrops waits and retries with backoff.",
     ),
     ErrorCode(
-        "InvalidParameter.InvalidRunActionScope",
-        400,
-        _T,
-        "InvalidParameter",
-        "The specified run action scope is invalid.",
-        "spec.componentInstanceSelector.runActionScope must be APPLICATION, COMPONENT or COMPONENT_INSTANCE.",
+        code="InvalidParameter.InvalidRunActionScope",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="InvalidParameter",
+        message="The specified run action scope is invalid.",
+        guidance=(
+            "spec.componentInstanceSelector.runActionScope must be APPLICATION, COMPONENT or "
+            "COMPONENT_INSTANCE."
+        ),
     ),
     ErrorCode(
-        "MissingParameter.ComponentInstance",
-        400,
-        _T,
-        "MissingParameter",
-        "You must specify componentInstance.",
-        "With runActionScope COMPONENT_INSTANCE, list the instances in "
-        "spec.componentInstanceSelector.componentInstances.",
+        code="MissingParameter.ComponentInstance",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="MissingParameter",
+        message="You must specify componentInstance.",
+        guidance=(
+            "With runActionScope COMPONENT_INSTANCE, list the instances in "
+            "spec.componentInstanceSelector.componentInstances."
+        ),
     ),
     ErrorCode(
-        "MissingParameter.NodeId",
-        400,
-        _T,
-        "MissingParameter",
-        "You must specify nodeId.",
-        "Give every entry of spec.componentInstanceSelector.componentInstances a nodeId.",
+        code="MissingParameter.NodeId",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="MissingParameter",
+        message="You must specify nodeId.",
+        guidance="Give every entry of spec.componentInstanceSelector.componentInstances a nodeId.",
     ),
     ErrorCode(
-        "MissingParameter.ComponentName",
-        400,
-        _T,
-        "MissingParameter",
-        "You must specify componentName.",
-        "Give every component (or component instance) of spec.componentInstanceSelector a componentName.",
+        code="MissingParameter.ComponentName",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="MissingParameter",
+        message="You must specify componentName.",
+        guidance=(
+            "Give every component (or component instance) of spec.componentInstanceSelector a componentName."
+        ),
     ),
     ErrorCode(
-        "MissingParameter.ApplicationName",
-        400,
-        _T,
-        "MissingParameter",
-        "You must specify applicationName.",
-        "Set spec.componentInstanceSelector.applicationName (and applicationName on each "
-        "component or instance).",
+        code="MissingParameter.ApplicationName",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="MissingParameter",
+        message="You must specify applicationName.",
+        guidance=(
+            "Set spec.componentInstanceSelector.applicationName (and applicationName on each "
+            "component or instance)."
+        ),
     ),
     ErrorCode(
-        "MissingParameter.NodeGroupId",
-        400,
-        _T,
-        "MissingParameter",
-        "You must specify nodeGroupId.",
-        _PARAM_HELP,
+        code="MissingParameter.NodeGroupId",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="MissingParameter",
+        message="You must specify nodeGroupId.",
+        guidance=_PARAM_HELP,
     ),
     ErrorCode(
-        "InvokeEcmError",
-        400,
-        _B,
-        "InvokeEcmError",
-        "An error occurred while invoking ECM service.",
-        "EMR's internal cluster manager failed; emrops retries a few times, then fails. If it "
-        "persists, check the cluster's health in the EMR console.",
+        code="InvokeEcmError",
+        http_status=400,
+        classification=Classification.RETRY_BOUNDED,
+        reason="InvokeEcmError",
+        message="An error occurred while invoking ECM service.",
+        guidance=(
+            "EMR's internal cluster manager failed; emrops retries a few times, then fails. If it "
+            "persists, check the cluster's health in the EMR console."
+        ),
     ),
     ErrorCode(
-        "ConflictParameters",
-        400,
-        _T,
-        "ConflictParameters",
-        "Parameters that must not be used together. %s",
-        _PARAM_HELP,
+        code="ConflictParameters",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="ConflictParameters",
+        message="Parameters that must not be used together. %s",
+        guidance=_PARAM_HELP,
     ),
     ErrorCode(
-        "IncompleteSignature",
-        400,
-        _T,
-        "CredentialsRejected",
-        "The request signature is invalid.",
-        "The accessKeySecret does not match the accessKeyId: fix the keys in the credentials "
-        "Secret (or the operator's credentials).",
+        code="IncompleteSignature",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="CredentialsRejected",
+        message="The request signature is invalid.",
+        guidance=(
+            "The accessKeySecret does not match the accessKeyId: fix the keys in the credentials "
+            "Secret (or the operator's credentials)."
+        ),
     ),
     ErrorCode(
-        "InvalidAction",
-        400,
-        _T,
-        "InvalidAction",
-        "The action %s requested is invalid.",
-        "The endpoint does not serve this API version; check the operator's --emr-endpoint.",
+        code="InvalidAction",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="InvalidAction",
+        message="The action %s requested is invalid.",
+        guidance="The endpoint does not serve this API version; check the operator's --emr-endpoint.",
     ),
     ErrorCode(
-        "InvalidParameter",
-        400,
-        _T,
-        "InvalidParameter",
-        "The specified parameter %s is not valid.",
-        _PARAM_HELP,
+        code="InvalidParameter",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="InvalidParameter",
+        message="The specified parameter %s is not valid.",
+        guidance=_PARAM_HELP,
     ),
     ErrorCode(
-        "InvalidParameterValue",
-        400,
-        _T,
-        "InvalidParameter",
-        "The input parameter %s is invalid or out of range.",
-        _PARAM_HELP,
+        code="InvalidParameterValue",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="InvalidParameter",
+        message="The input parameter %s is invalid or out of range.",
+        guidance=_PARAM_HELP,
     ),
     ErrorCode(
-        "MissingAction",
-        400,
-        _T,
-        "InvalidAction",
-        "The action %s requested is missing.",
-        "The request named no API action; this is a client bug, please report it.",
+        code="MissingAction",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="InvalidAction",
+        message="The action %s requested is missing.",
+        guidance="The request named no API action; this is a client bug, please report it.",
     ),
     ErrorCode(
-        "MissingParameter",
-        400,
-        _T,
-        "MissingParameter",
-        "The input parameter %s that is mandatory for processing this request is not supplied.",
-        _PARAM_HELP,
+        code="MissingParameter",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="MissingParameter",
+        message="The input parameter %s that is mandatory for processing this request is not supplied.",
+        guidance=_PARAM_HELP,
     ),
     ErrorCode(
-        "NotAuthorized",
-        400,
-        _T,
-        "NotAuthorized",
-        "You do not have permission to perform this action. %s",
-        "Grant the RAM user or role behind these credentials emr:RunApplicationAction and "
-        "emr:GetOperation on this cluster.",
+        code="NotAuthorized",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="NotAuthorized",
+        message="You do not have permission to perform this action. %s",
+        guidance=(
+            "Grant the RAM user or role behind these credentials emr:RunApplicationAction and "
+            "emr:GetOperation on this cluster."
+        ),
     ),
-    ErrorCode("ThrottlingException", 400, _R, "Throttled", _THROTTLE_MSG, _THROTTLE_HELP, throttling=True),
+    _throttled("ThrottlingException", seed=True),
     ErrorCode(
-        "ResourceNotFound",
-        404,
-        _T,
-        "ResourceNotFound",
-        "The resource not found by %s.",
-        "Check spec.regionId, spec.clusterId and the application, component and node names "
-        "against the cluster.",
+        code="ResourceNotFound",
+        http_status=404,
+        classification=Classification.TERMINAL,
+        reason="ResourceNotFound",
+        message="The resource not found by %s.",
+        guidance=(
+            "Check spec.regionId, spec.clusterId and the application, component and node names "
+            "against the cluster."
+        ),
         read_lag=True,
     ),
     ErrorCode(
-        "InternalError",
-        500,
-        _A,
-        "OutcomeUnknown",
-        "The request processing has failed due to some unknown error, exception or failure.",
-        "EMR may or may not have started the action. Check the cluster's operations in the EMR "
-        "console, then set the emrops.io/run-requested-at annotation to run again if nothing ran.",
+        code="InternalError",
+        http_status=500,
+        classification=Classification.AMBIGUOUS,
+        reason="OutcomeUnknown",
+        message="The request processing has failed due to some unknown error, exception or failure.",
+        guidance=(
+            "EMR may or may not have started the action. Check the cluster's operations in the EMR "
+            "console, then set the emrops.io/run-requested-at annotation to run again if nothing ran."
+        ),
     ),
     ErrorCode(
-        "ServiceFailure",
-        503,
-        _R,
-        "ServiceUnavailable",
-        "The request has failed due to a temporary failure of %s service.",
-        "EMR is temporarily unavailable; emrops retries with backoff.",
+        code="ServiceFailure",
+        http_status=503,
+        classification=Classification.RETRY,
+        reason="ServiceUnavailable",
+        message="The request has failed due to a temporary failure of %s service.",
+        guidance="EMR is temporarily unavailable; emrops retries with backoff.",
     ),
     ErrorCode(
-        "ServiceUnavailable",
-        503,
-        _R,
-        "ServiceUnavailable",
-        "The request has failed due to a temporary failure of the server.",
-        "EMR is temporarily unavailable; emrops retries with backoff.",
+        code="ServiceUnavailable",
+        http_status=503,
+        classification=Classification.RETRY,
+        reason="ServiceUnavailable",
+        message="The request has failed due to a temporary failure of the server.",
+        guidance="EMR is temporarily unavailable; emrops retries with backoff.",
     ),
     # Gateway codes shared by all Alibaba Cloud APIs (not on the RunApplicationAction page).
-    ErrorCode("Throttling", 400, _R, "Throttled", _THROTTLE_MSG, _THROTTLE_HELP, throttling=True, seed=False),
+    _throttled("Throttling", seed=False),
+    _throttled("Throttling.User", seed=False),
+    _throttled("Rejected.Throttling", seed=False),
     ErrorCode(
-        "Throttling.User", 400, _R, "Throttled", _THROTTLE_MSG, _THROTTLE_HELP, throttling=True, seed=False
-    ),
-    ErrorCode(
-        "Rejected.Throttling",
-        400,
-        _R,
-        "Throttled",
-        _THROTTLE_MSG,
-        _THROTTLE_HELP,
-        throttling=True,
+        code="SignatureDoesNotMatch",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="CredentialsRejected",
+        message="The request signature does not conform to Alibaba Cloud standards.",
+        guidance=(
+            "The accessKeySecret does not match the accessKeyId: fix the keys in the credentials "
+            "Secret (or the operator's credentials)."
+        ),
         seed=False,
     ),
     ErrorCode(
-        "SignatureDoesNotMatch",
-        400,
-        _T,
-        "CredentialsRejected",
-        "The request signature does not conform to Alibaba Cloud standards.",
-        "The accessKeySecret does not match the accessKeyId: fix the keys in the credentials "
-        "Secret (or the operator's credentials).",
+        code="InvalidAccessKeyId.NotFound",
+        http_status=404,
+        classification=Classification.TERMINAL,
+        reason="CredentialsRejected",
+        message="Specified access key is not found.",
+        guidance="The accessKeyId is unknown to Alibaba Cloud: fix the credentials Secret.",
         seed=False,
     ),
     ErrorCode(
-        "InvalidAccessKeyId.NotFound",
-        404,
-        _T,
-        "CredentialsRejected",
-        "Specified access key is not found.",
-        "The accessKeyId is unknown to Alibaba Cloud: fix the credentials Secret.",
+        code="InvalidSecurityToken.Expired",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="CredentialsRejected",
+        message="Specified SecurityToken is expired.",
+        guidance=(
+            "The STS securityToken has expired: refresh it in the credentials Secret, or use RRSA "
+            "so the operator refreshes it."
+        ),
         seed=False,
     ),
     ErrorCode(
-        "InvalidSecurityToken.Expired",
-        400,
-        _T,
-        "CredentialsRejected",
-        "Specified SecurityToken is expired.",
-        "The STS securityToken has expired: refresh it in the credentials Secret, or use RRSA "
-        "so the operator refreshes it.",
-        seed=False,
-    ),
-    ErrorCode(
-        "InvalidTimeStamp.Expired",
-        400,
-        _T,
-        "ClockSkew",
-        "Specified time stamp or date value is expired. %s",
-        "The request's x-acs-date is more than 15 minutes off: fix the clock of the operator's node (NTP).",
+        code="InvalidTimeStamp.Expired",
+        http_status=400,
+        classification=Classification.TERMINAL,
+        reason="ClockSkew",
+        message="Specified time stamp or date value is expired. %s",
+        guidance=(
+            "The request's x-acs-date is more than 15 minutes off: fix the clock of the operator's "
+            "node (NTP)."
+        ),
         seed=False,
     ),
     # Ambiguous, not retryable: emrops signs every attempt with a fresh nonce, so a used nonce
     # means this very request arrived twice (resent by a proxy or the network stack) and the
     # other copy may have run. The gateway refusing this copy says nothing about that one.
     ErrorCode(
-        "SignatureNonceUsed",
-        400,
-        _A,
-        "NonceReused",
-        "Specified signature nonce was used already.",
-        "emrops signs every attempt with a fresh nonce, so another copy of this same signed "
-        "request (resent on the way, e.g. by a proxy) already reached EMR and may have started "
-        "the action. Check the cluster's operations in the EMR console, then set the "
-        "emrops.io/run-requested-at annotation to run again if nothing ran.",
+        code="SignatureNonceUsed",
+        http_status=400,
+        classification=Classification.AMBIGUOUS,
+        reason="NonceReused",
+        message="Specified signature nonce was used already.",
+        guidance=(
+            "emrops signs every attempt with a fresh nonce, so another copy of this same signed "
+            "request (resent on the way, e.g. by a proxy) already reached EMR and may have started "
+            "the action. Check the cluster's operations in the EMR console, then set the "
+            "emrops.io/run-requested-at annotation to run again if nothing ran."
+        ),
         seed=False,
     ),
 )

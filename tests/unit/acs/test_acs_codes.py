@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from emrops.acs.codes import TABLE, Classification, classify, is_throttling, lookup
+from emrops.acs.codes import TABLE, Classification, ErrorCode, classify, is_throttling, lookup
 from emrops.emr.errors import ApiError
 
 
@@ -26,6 +28,20 @@ def test_every_row_that_may_have_acted_tells_how_to_check_and_rerun() -> None:
     for row in TABLE.values():
         if row.classification is Classification.AMBIGUOUS:
             assert "EMR console" in row.guidance and "emrops.io/run-requested-at" in row.guidance, row.code
+
+
+def test_rows_take_named_fields_only() -> None:
+    """Reason, message and guidance are all strings: a positional row could swap them unnoticed."""
+    with pytest.raises(TypeError):
+        ErrorCode("X", 400, Classification.TERMINAL, "X", "A message.", "Guidance.")  # type: ignore[call-arg]
+
+
+def test_reasons_are_identifiers_and_messages_are_sentences() -> None:
+    """A swapped reason and message would show a sentence as a condition reason."""
+    for row in TABLE.values():
+        assert re.fullmatch(r"[A-Z][A-Za-z]+", row.reason), row.code
+        assert " " in row.message and row.message.rstrip().endswith((".", "%s")), row.code
+        assert " " in row.guidance and row.guidance.endswith("."), row.code
 
 
 def test_throttling_rows_are_retryable() -> None:
