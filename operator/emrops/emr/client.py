@@ -22,6 +22,7 @@ import emrops
 from emrops.emr.credentials import Credential, CredentialsProvider
 from emrops.emr.endpoints import Network, parse_endpoint_override, resolve_endpoint
 from emrops.emr.errors import ApiError, CredentialsError, EmrError, RequestNotSentError, ResponseError
+from emrops.emr.httpx_errors import translated_errors
 from emrops.emr.models import (
     ClusterSummary,
     ComponentInstance,
@@ -40,7 +41,6 @@ from emrops.emr.models import (
     RunApplicationActionResponse,
 )
 from emrops.emr.responses import read_response
-from emrops.emr.transport import translated_errors
 from emrops.emr.wire import Clock, Nonce, build_request, format_date, random_nonce, utc_now
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from emrops.acs.codes import Classification
 from emrops.emr.client import EmrClient
 from emrops.emr.credentials import StaticCredentials
 from emrops.emr.errors import ApiError, OutcomeUnknownError, RequestNotSentError, ResponseError
+from emrops.emr.httpx_errors import NOT_SENT, translate
 from emrops.emr.models import GetOperationRequest
-from emrops.emr.transport import NOT_SENT, translate
 
 GET_OP = GetOperationRequest(region_id="cn-hangzhou", cluster_id="c-1", operation_id="op-1")
 
