@@ -131,7 +131,7 @@ def render_reference(crd: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 # troubleshooting.md
 
-#: What emrops does for each classification (DESIGN.md, "Errors").
+#: What emrops does for each classification (docs/design.md, "Errors").
 WHAT_EMROPS_DOES: dict[Classification, str] = {
     Classification.RETRY: "Retries with backoff and full jitter (honouring `x-acs-retry-after`); the "
     "phase stays Pending/Submitting, `status.attempts` and `status.lastError` show each try.",

@@ -1,11 +1,19 @@
 """The ServiceAction controller: kopf wiring, the run state machine, and what it drives.
 
-- ``machine``: the pure run state machine (no kopf, no httpx, no I/O); ``backoff``, ``ratelimit``,
-  ``progress`` and ``queue`` are small pure (or clock-injected) helpers it and the runner use.
+docs/design.md describes how these fit together; in short:
+
+- ``machine``: the pure run state machine (no kopf, no httpx, no asyncio, no I/O; an import-linter
+  contract keeps it so). ``backoff``, ``progress``, ``queue``, ``labels`` and ``calls`` are small
+  pure helpers it and the runner use; ``ratelimit`` is the clock-injected client-side limiter.
 - ``runner``: one worker per active ServiceAction; turns the machine's decisions into status
-  writes (``status_writer``), EMR calls (``emrops.emr``) and Events.
-- ``handlers``: the only module that imports ``kopf.on``; each handler is a few lines.
+  writes (``kube.write_status``, the one status writer), EMR calls (``emrops.emr``) and Events.
+- ``kube``: reads of ServiceActions and Secrets, and that status writer; ``credentials``: which
+  credentials a worker signs with.
+- ``app``: the runtime the handlers share (clients, limiter, metrics, supervisor).
+- ``handlers``: the only module that registers kopf handlers; each handler is a few lines.
+- ``leader``, ``health``, ``metrics``: Lease leader election, /healthz and /readyz, Prometheus.
 - ``settings`` and ``cli``: ``emrops run``'s flags and ``EMROPS_*`` environment.
 
-May import ``emrops.api``, ``emrops.emr`` and ``emrops.acs``; nothing imports the controller.
+May import ``emrops.api``, ``emrops.emr`` and ``emrops.acs``; only the top-level ``emrops.cli``
+imports the controller (lazily, for ``emrops run``).
 """
