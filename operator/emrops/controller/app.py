@@ -1,26 +1,23 @@
-"""The operator's runtime: the clients, limiter, metrics and supervisor, opened and closed together.
+"""The operator's runtime: the clients, limiter, metrics, Events and supervisor, opened and closed together.
 
 Built in kopf's startup handler (``Runtime.open``), closed in its cleanup handler. No kopf here:
-the kopf-specific piece (posting Events) is passed in by ``handlers``. The per-cluster queue
-lives in the ``Supervisor``, fed by the same watch events as the workers.
+the credentials come from a ``Login`` function ``handlers`` passes in (kopf's own logins). The
+per-cluster queue lives in the ``Supervisor``, fed by the same watch events as the workers.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from typing import Any
 
-from kubernetes_asyncio import client, config
-
-from emrops.api.constants import GROUP, PLURAL, VERSION
 from emrops.controller import machine
+from emrops.controller.apiserver import ApiClient, Login
 from emrops.controller.backoff import Backoff
-from emrops.controller.kube import KubeApi
+from emrops.controller.events import EventRecorder
+from emrops.controller.kube import KubeApi, collection_path
 from emrops.controller.metrics import Metrics
 from emrops.controller.ratelimit import RateLimiter
-from emrops.controller.runner import EmitFn, Services, Supervisor
+from emrops.controller.runner import Services, Supervisor
 from emrops.controller.settings import Settings
 from emrops.emr.client import EmrClient
 from emrops.emr.credentials import DefaultChainCredentials
@@ -38,16 +35,6 @@ CALL_TIMEOUT_MARGIN = 10.0
 CLOCK_SKEW_MARGIN = 2.0
 
 
-async def kube_api_client() -> client.ApiClient:
-    """An ApiClient from the in-cluster ServiceAccount, else from ``KUBECONFIG`` / ~/.kube/config."""
-    configuration = client.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    else:
-        await config.load_kube_config(client_configuration=configuration)
-    return client.ApiClient(configuration)
-
-
 def policy_of(settings: Settings) -> machine.Policy:
     return machine.Policy(
         backoff=Backoff(base=settings.retry.backoff_base, cap=settings.retry.backoff_cap),
@@ -61,15 +48,16 @@ def policy_of(settings: Settings) -> machine.Policy:
 @dataclass
 class Runtime:
     settings: Settings
-    api_client: client.ApiClient
+    api: ApiClient
     emr: EmrClient
     metrics: Metrics
+    events: EventRecorder
     supervisor: Supervisor
     _closed: bool = field(default=False)
 
     @classmethod
-    async def open(cls, settings: Settings, emit: EmitFn) -> Runtime:
-        api_client = await kube_api_client()
+    async def open(cls, settings: Settings, login: Login, *, identity: str = "") -> Runtime:
+        api = ApiClient(login)
         emr = EmrClient(
             endpoint=settings.emr.endpoint, network=settings.emr.network, deadline=settings.emr.call_timeout
         )
@@ -77,13 +65,17 @@ class Runtime:
         metrics = Metrics()
         if settings.serve.metrics_port:
             metrics.serve(settings.serve.metrics_port)
+        events = EventRecorder(
+            api, instance=identity, outcome=lambda outcome: metrics.events.labels(outcome=outcome).inc()
+        )
+        events.start()
         services = Services(
-            store=KubeApi(api_client, namespaces=settings.watch.namespaces),
+            store=KubeApi(api, namespaces=settings.watch.namespaces),
             emr=emr,
             default_credentials=DefaultChainCredentials(),
             limiter=RateLimiter(settings.rate_limit.qps, settings.rate_limit.burst),
             metrics=metrics,
-            emit=emit,
+            emit=events.emit,
             policy=policy_of(settings),
             # The client's own deadline plus its wait for a free connection (pool timeout, 5 s).
             call_timeout=settings.emr.call_timeout + CALL_TIMEOUT_MARGIN,
@@ -92,7 +84,7 @@ class Runtime:
             # margin for clock skew between replicas (they compare our submittedAt to their clock).
             intent_budget=SUBMIT_GRACE_MARGIN - CALL_TIMEOUT_MARGIN - CLOCK_SKEW_MARGIN,
         )
-        return cls(settings, api_client, emr, metrics, Supervisor(services))
+        return cls(settings, api, emr, metrics, events, Supervisor(services))
 
     async def ready_problems(self) -> list[str]:
         """Why the operator is not ready (``/readyz``); empty when it is.
@@ -113,18 +105,14 @@ class Runtime:
         return []
 
     async def _any_serviceaction(self) -> bool:
-        custom = client.CustomObjectsApi(self.api_client)
         watch = self.settings.watch
-        extra: dict[str, Any] = {"limit": 1, "_request_timeout": 5}
+        params: dict[str, str | int] = {"limit": 1}
         if watch.label_selector:
-            extra["label_selector"] = watch.label_selector
+            params["labelSelector"] = watch.label_selector
         for namespace in watch.namespaces or (None,):
-            if namespace is None:
-                listing = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **extra)
-            else:
-                listing = await custom.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, **extra
-                )
+            listing = await self.api.request(
+                "GET", collection_path(namespace), params=params, request_timeout=5
+            )
             if listing.get("items"):
                 return True
         return False
@@ -134,5 +122,6 @@ class Runtime:
             return
         self._closed = True
         await self.supervisor.stop()
+        await self.events.aclose()
         await self.emr.aclose()
-        await self.api_client.close()
+        await self.api.aclose()

@@ -70,8 +70,6 @@ def configure_logging(fmt: str, level: str) -> None:
     root.setLevel(level)
     # httpx logs every request URL at INFO; the URLs carry no secret, but they are noise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    # At DEBUG the Kubernetes client logs every response body, Secrets' data included: never.
-    logging.getLogger("kubernetes_asyncio.client.rest").setLevel(logging.INFO)
     if root.level > logging.DEBUG:
         # kopf logs every successful handler call at INFO: one line per watch event.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -126,8 +124,9 @@ async def _leadership(settings: Settings, health: HealthState) -> AsyncIterator[
     if not settings.leader.enabled:
         yield None
         return
-    from emrops.controller.app import kube_api_client
+    from emrops.controller.apiserver import ApiClient
     from emrops.controller.leader import Elector, KubeLeases, LeaseConfig
+    from emrops.controller.login import connection_info
 
     leader = settings.leader
     namespace = leader.namespace or _own_namespace()
@@ -139,8 +138,10 @@ async def _leadership(settings: Settings, health: HealthState) -> AsyncIterator[
         renew_deadline=leader.renew_deadline,
         retry_period=leader.retry_period,
     )
-    api_client = await kube_api_client()
-    elector = Elector(config, KubeLeases(api_client, namespace, leader.name))
+    # A pool of its own (two connections): the Lease is renewed while kopf and the workers run,
+    # and must never wait behind a burst of status writes for a free connection.
+    api = ApiClient(connection_info, max_connections=2)
+    elector = Elector(config, KubeLeases(api, namespace, leader.name))
     lost = asyncio.Event()
     keeper: asyncio.Task[None] | None = None
     try:
@@ -155,7 +156,7 @@ async def _leadership(settings: Settings, health: HealthState) -> AsyncIterator[
             await asyncio.gather(keeper, return_exceptions=True)
         if not lost.is_set():
             await elector.release()
-        await api_client.close()
+        await api.aclose()
 
 
 #: Where Kubernetes mounts the pod's ServiceAccount namespace.

@@ -1,4 +1,4 @@
-"""Reads and the one status writer, through ``kubernetes_asyncio``.
+"""Reads and the one status writer, over ``controller.apiserver`` (httpx, kopf's credentials).
 
 Every status write is a JSON merge patch to the ``/status`` subresource carrying the
 ``metadata.resourceVersion`` the decision was made from: the apiserver applies it only if the
@@ -6,6 +6,10 @@ object has not changed since (409 Conflict otherwise, raised here as ``Conflict`
 what makes the intent write before RunApplicationAction a lock: of two writers that read the same
 Pending object, exactly one wins, and only the winner calls EMR. Writes happen only when the
 rendered status differs from the stored one.
+
+Objects read or written here are kept by workers for as long as their run lasts, so
+``metadata.managedFields`` (server-side apply bookkeeping, often larger than the rest of the
+object and never read by the operator) is dropped from them (``trimmed``).
 """
 
 from __future__ import annotations
@@ -15,13 +19,12 @@ import binascii
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
-
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
+from urllib.parse import quote
 
 from emrops.api.conditions import with_conditions
 from emrops.api.constants import GROUP, PLURAL, VERSION
 from emrops.api.status import RunStatus
+from emrops.controller.apiserver import MERGE_PATCH, ApiClient, ApiError
 
 Body = Mapping[str, Any]
 
@@ -54,21 +57,40 @@ class ObjectStore(Protocol):
         ...
 
 
+def trimmed(obj: Body) -> dict[str, Any]:
+    """A shallow copy of ``obj`` without ``metadata.managedFields`` (``obj`` is left alone)."""
+    copy = dict(obj)
+    meta = copy.get("metadata")
+    if isinstance(meta, Mapping) and "managedFields" in meta:
+        copy["metadata"] = {key: value for key, value in meta.items() if key != "managedFields"}
+    return copy
+
+
+def collection_path(namespace: str | None) -> str:
+    """The ServiceActions of one namespace, or of all namespaces (None)."""
+    if namespace is None:
+        return f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace, safe='')}/{PLURAL}"
+
+
+def _object_path(namespace: str, name: str) -> str:
+    return f"{collection_path(namespace)}/{quote(name, safe='')}"
+
+
 class KubeApi:
-    """``ObjectStore`` over a ``kubernetes_asyncio`` ApiClient (kubeconfig or in-cluster).
+    """``ObjectStore`` over the operator's ``ApiClient`` (kubeconfig or in-cluster).
 
     ``namespaces`` are the watched ones (empty: all), for ``list_cluster``.
     """
 
     def __init__(
         self,
-        api_client: client.ApiClient,
+        api: ApiClient,
         *,
         namespaces: tuple[str, ...] = (),
         request_timeout: float = 30.0,
     ) -> None:
-        self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._api = api
         self._namespaces = namespaces
         self._timeout = request_timeout
         #: Whether the apiserver serves the CRD's selectableFields (Kubernetes >= 1.31); learnt
@@ -83,14 +105,14 @@ class KubeApi:
             for item in await self._list(namespace, cluster_id):
                 spec = item.get("spec") or {}
                 if spec.get("clusterId") == cluster_id and spec.get("regionId") == region_id:
-                    found.append(item)
+                    found.append(trimmed(item))
         return found
 
     async def _list(self, namespace: str | None, cluster_id: str) -> list[dict[str, Any]]:
         selector = f"spec.clusterId={cluster_id}" if self._field_selector else None
         try:
             listing = await self._list_call(namespace, selector)
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status != 400 or selector is None:
                 raise
             self._field_selector = False  # an apiserver without selectableFields
@@ -99,48 +121,37 @@ class KubeApi:
         return items
 
     async def _list_call(self, namespace: str | None, selector: str | None) -> dict[str, Any]:
-        extra: dict[str, Any] = {"_request_timeout": self._timeout}
-        if selector is not None:
-            extra["field_selector"] = selector
-        if namespace is None:
-            listing: dict[str, Any] = await self._custom.list_cluster_custom_object(
-                GROUP, VERSION, PLURAL, **extra
-            )
-        else:
-            listing = await self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, **extra
-            )
-        return listing
+        params = {"fieldSelector": selector} if selector is not None else None
+        return await self._api.request(
+            "GET", collection_path(namespace), params=params, request_timeout=self._timeout
+        )
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         try:
-            found: dict[str, Any] = await self._custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self._timeout
+            found = await self._api.request(
+                "GET", _object_path(namespace, name), request_timeout=self._timeout
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 raise Gone(f"{namespace}/{name}") from None
             raise
-        return found
+        return trimmed(found)
 
     async def patch_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str
     ) -> dict[str, Any]:
         patch = {"metadata": {"resourceVersion": resource_version}, "status": status}
         try:
-            # The package's stubs omit ``_content_type``, which the method accepts (and which must be
-            # merge-patch: the default it picks for dicts, strategic merge, is refused for CRs).
-            result: dict[str, Any] = await self._custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-                _request_timeout=self._timeout,
+            # A merge patch: strategic merge (what generated clients pick for dicts) is refused
+            # for custom resources.
+            result = await self._api.request(
+                "PATCH",
+                f"{_object_path(namespace, name)}/status",
+                body=patch,
+                content_type=MERGE_PATCH,
+                request_timeout=self._timeout,
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 409:
                 raise Conflict(
                     f"{namespace}/{name} changed since resourceVersion {resource_version}"
@@ -148,12 +159,13 @@ class KubeApi:
             if exc.status == 404:
                 raise Gone(f"{namespace}/{name}") from None
             raise
-        return result
+        return trimmed(result)
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str]:
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
         try:
-            secret = await self._core.read_namespaced_secret(name, namespace, _request_timeout=self._timeout)
-        except ApiException as exc:
+            secret = await self._api.request("GET", path, request_timeout=self._timeout)
+        except ApiError as exc:
             if exc.status == 404:
                 raise SecretUnreadable(
                     f"Secret {namespace}/{name} (spec.credentialsSecretRef) not found"
@@ -164,7 +176,7 @@ class KubeApi:
                 ) from None
             raise
         decoded: dict[str, str] = {}
-        for key, value in (secret.data or {}).items():
+        for key, value in (secret.get("data") or {}).items():
             try:
                 decoded[key] = base64.b64decode(value).decode("utf-8").strip()
             except (binascii.Error, UnicodeDecodeError):

@@ -28,6 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import quote
+
+from emrops.controller.apiserver import ApiClient, ApiError
 
 logger = logging.getLogger("emrops.leader")
 
@@ -204,83 +207,88 @@ class Elector:
 
 
 class KubeLeases:
-    """``LeaseStore`` over a ``kubernetes_asyncio`` ApiClient."""
+    """``LeaseStore`` over the operator's ``ApiClient`` (``coordination.k8s.io/v1`` JSON)."""
 
-    def __init__(self, api_client: Any, namespace: str, name: str, *, request_timeout: float = 10.0) -> None:
-        from kubernetes_asyncio import client
-
-        self._api = client.CoordinationV1Api(api_client)
-        self._client = client
+    def __init__(self, api: ApiClient, namespace: str, name: str, *, request_timeout: float = 10.0) -> None:
+        self._api = api
         self._namespace = namespace
         self._name = name
         self._timeout = request_timeout
+        self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{quote(namespace, safe='')}/leases"
 
-    def _record(self, lease: Any) -> LeaseRecord:
-        spec = lease.spec
+    def _record(self, lease: dict[str, Any]) -> LeaseRecord:
+        spec = lease.get("spec") or {}
         return LeaseRecord(
-            holder=spec.holder_identity or None,
-            duration=int(spec.lease_duration_seconds or 0),
-            acquire_time=spec.acquire_time,
-            renew_time=spec.renew_time,
-            transitions=int(spec.lease_transitions or 0),
-            resource_version=str(lease.metadata.resource_version or ""),
+            holder=spec.get("holderIdentity") or None,
+            duration=int(spec.get("leaseDurationSeconds") or 0),
+            acquire_time=_parse_micro(spec.get("acquireTime")),
+            renew_time=_parse_micro(spec.get("renewTime")),
+            transitions=int(spec.get("leaseTransitions") or 0),
+            resource_version=str((lease.get("metadata") or {}).get("resourceVersion") or ""),
         )
 
-    def _body(self, record: LeaseRecord) -> Any:
-        c = self._client
-        return c.V1Lease(
-            metadata=c.V1ObjectMeta(
-                name=self._name, namespace=self._namespace, resource_version=record.resource_version or None
-            ),
-            spec=c.V1LeaseSpec(
-                holder_identity=record.holder or "",
-                lease_duration_seconds=record.duration,
-                acquire_time=_micro(record.acquire_time),
-                renew_time=_micro(record.renew_time),
-                lease_transitions=record.transitions,
-            ),
-        )
+    def _body(self, record: LeaseRecord) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": self._name, "namespace": self._namespace}
+        if record.resource_version:
+            metadata["resourceVersion"] = record.resource_version
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": metadata,
+            "spec": {
+                "holderIdentity": record.holder or "",
+                "leaseDurationSeconds": record.duration,
+                "acquireTime": _micro(record.acquire_time),
+                "renewTime": _micro(record.renew_time),
+                "leaseTransitions": record.transitions,
+            },
+        }
 
     async def get(self) -> LeaseRecord | None:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
         try:
-            lease = await self._api.read_namespaced_lease(
-                self._name, self._namespace, _request_timeout=self._timeout
+            lease = await self._api.request(
+                "GET", f"{self._collection}/{quote(self._name, safe='')}", request_timeout=self._timeout
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
         return self._record(lease)
 
     async def create(self, record: LeaseRecord) -> LeaseRecord:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
         try:
-            lease = await self._api.create_namespaced_lease(
-                self._namespace, self._body(record), _request_timeout=self._timeout
+            lease = await self._api.request(
+                "POST", self._collection, body=self._body(record), request_timeout=self._timeout
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 409:
                 raise LeaseConflict(self._name) from None
             raise
         return self._record(lease)
 
     async def update(self, record: LeaseRecord) -> LeaseRecord:
-        from kubernetes_asyncio.client.exceptions import ApiException
-
         try:
-            lease = await self._api.replace_namespaced_lease(
-                self._name, self._namespace, self._body(record), _request_timeout=self._timeout
+            lease = await self._api.request(
+                "PUT",
+                f"{self._collection}/{quote(self._name, safe='')}",
+                body=self._body(record),
+                request_timeout=self._timeout,
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status in (409, 404):
                 raise LeaseConflict(self._name) from None
             raise
         return self._record(lease)
 
 
-def _micro(moment: datetime | None) -> datetime | None:
-    """Leases keep MicroTime; the client serialises a datetime with its microseconds."""
-    return moment.astimezone(UTC) if moment is not None else None
+def _micro(moment: datetime | None) -> str | None:
+    """A Lease's MicroTime: RFC 3339 in UTC with microseconds."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_micro(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

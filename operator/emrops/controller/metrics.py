@@ -6,13 +6,29 @@
 - ``emrops_throttles_total{action}``: calls EMR throttled.
 - ``emrops_operation_duration_seconds{action, phase}``: from submission to the run's end.
 - ``emrops_serviceactions{phase}``: ServiceActions this operator sees, by phase.
+- ``emrops_events_total{outcome}``: Kubernetes Events by what became of them (posted, aggregated
+  into an earlier one, rate_limited, dropped for a full queue, failed, quiet: not posted by policy).
+- ``emrops_build_info{version, python, kopf}``: always 1; the labels say what runs.
+- ``process_*``: the process's resident and virtual memory, CPU seconds, open and maximum file
+  descriptors and start time (Prometheus' standard process collector, from /proc).
 """
 
 from __future__ import annotations
 
+import platform
 from collections import Counter as Tally
+from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
+
+from emrops import __version__
 
 _DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, float("inf"))
 
@@ -51,6 +67,22 @@ class Metrics:
             ["phase"],
             registry=self.registry,
         )
+        self.events = Counter(
+            "emrops_events",
+            "Kubernetes Events by outcome: posted, aggregated, rate_limited, dropped, failed, quiet.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        build_info = Gauge(
+            "emrops_build_info",
+            "Always 1; the labels say which emrops, Python and kopf run.",
+            ["version", "python", "kopf"],
+            registry=self.registry,
+        )
+        build_info.labels(
+            version=__version__, python=platform.python_version(), kopf=_version_of("kopf")
+        ).set(1)
+        ProcessCollector(registry=self.registry)
         self._phases: dict[str, str] = {}
         self._counts: Tally[str] = Tally()
 
@@ -71,3 +103,10 @@ class Metrics:
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped from the pod IP
         start_http_server(port, addr=host, registry=self.registry)
+
+
+def _version_of(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"

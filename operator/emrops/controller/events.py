@@ -1,0 +1,200 @@
+"""Kubernetes Events, posted the way client-go's event recorder does it.
+
+- **Never blocking, bounded**: ``emit`` puts the Event on a queue of at most ``MAX_QUEUED``
+  (client-go's 1,000) and returns; one task posts them in order. When the queue is full the Event
+  is dropped and counted, so a burst of thousands of runs cannot build an unbounded backlog of
+  Events (kopf's poster keeps a worker per object over an unbounded queue, and its aiohttp pool
+  opened a connection for each: 2,000 Events over 500 objects held 501 connections).
+- **Aggregated**: a repeat of the same type, reason and message on the same object updates the
+  Event already posted (``count`` + 1, ``lastTimestamp``) instead of creating another, as
+  client-go's ``EventCorrelator`` does. The cache of posted Events is an LRU of ``CACHE_SIZE``.
+- **Rate-limited per object**: a token bucket per object, ``BURST`` Events and then one per
+  ``REFILL_SECONDS`` (client-go's spam filter: 25, then one per 5 minutes), so an object stuck in
+  a loop cannot flood the namespace.
+- **One Event per transition that matters**: ``QUIET_REASONS`` are not posted. ``Submitting`` is
+  followed within milliseconds by ``Submitted`` (or a ``Retrying``/``OutcomeUnknown`` warning
+  that says what happened to the attempt), and ``Progress`` is a poll's running count; both stay
+  in the status message, the conditions and the log, where they are current instead of piling up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from emrops.api.reasons import Reason
+from emrops.controller import machine
+from emrops.controller.apiserver import MERGE_PATCH, ApiClient, ApiError
+
+logger = logging.getLogger("emrops.events")
+
+MAX_QUEUED = 1000
+CACHE_SIZE = 4096
+BURST = 25
+REFILL_SECONDS = 300.0
+MAX_MESSAGE = 1000
+QUIET_REASONS = frozenset({Reason.SUBMITTING.value, Reason.PROGRESS.value})
+#: How long ``aclose`` keeps posting what is queued before it gives up on the rest.
+DRAIN_SECONDS = 2.0
+
+Body = Mapping[str, Any]
+#: Called with the outcome of each Event: posted, aggregated, rate_limited, dropped, failed, quiet.
+Outcome = Callable[[str], None]
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Bucket:
+    """client-go's token bucket for one object: ``BURST`` tokens, one back every ``REFILL_SECONDS``."""
+
+    __slots__ = ("at", "tokens")
+
+    def __init__(self, now: float) -> None:
+        self.tokens = float(BURST)
+        self.at = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(float(BURST), self.tokens + (now - self.at) / REFILL_SECONDS)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class EventRecorder:
+    """Posts core/v1 Events about ServiceActions through ``api`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        component: str = "emrops",
+        instance: str = "",
+        outcome: Outcome = lambda _outcome: None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._api = api
+        self._component = component
+        self._instance = instance
+        self._outcome = outcome
+        self._clock = clock
+        self._now = now
+        self._queue: asyncio.Queue[tuple[dict[str, Any], machine.Event]] = asyncio.Queue(MAX_QUEUED)
+        #: (uid, type, reason, message) -> (namespace, Event name, count), least recent first.
+        self._posted: OrderedDict[tuple[str, str, str, str], tuple[str, str, int]] = OrderedDict()
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="emrops events")
+
+    def emit(self, body: Body, event: machine.Event) -> None:
+        """Queue ``event`` about ``body``; never blocks, never raises for a full queue."""
+        if event.reason in QUIET_REASONS:
+            self._outcome("quiet")
+            return
+        meta = body.get("metadata") or {}
+        involved = {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        }
+        try:
+            self._queue.put_nowait((involved, event))
+        except asyncio.QueueFull:
+            self._outcome("dropped")
+            logger.debug("event queue full; dropped %s on %s", event.reason, involved["name"])
+
+    async def _run(self) -> None:
+        while True:
+            involved, event = await self._queue.get()
+            try:
+                await self.post(involved, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an Event is never worth stopping the poster for
+                self._outcome("failed")
+                logger.warning("could not post the %s event: %s", event.reason, exc)
+            finally:
+                self._queue.task_done()
+
+    def _allowed(self, uid: str) -> bool:
+        now = self._clock()
+        bucket = self._buckets.pop(uid, None) or _Bucket(now)
+        self._buckets[uid] = bucket
+        if len(self._buckets) > CACHE_SIZE:
+            self._buckets.popitem(last=False)
+        return bucket.take(now)
+
+    async def post(self, involved: Mapping[str, Any], event: machine.Event) -> None:
+        """Post one Event now: update the aggregated one, or create a new one."""
+        uid = str(involved.get("uid") or "")
+        namespace = str(involved.get("namespace") or "default")
+        message = event.message[:MAX_MESSAGE]
+        if not self._allowed(uid):
+            self._outcome("rate_limited")
+            return
+        key = (uid, event.type, event.reason, message)
+        now = _timestamp(self._now())
+        found = self._posted.pop(key, None)
+        if found is not None:
+            ns, name, count = found
+            patch = {"count": count + 1, "lastTimestamp": now}
+            try:
+                await self._api.request(
+                    "PATCH", f"/api/v1/namespaces/{ns}/events/{name}", body=patch, content_type=MERGE_PATCH
+                )
+            except ApiError as exc:
+                if exc.status != 404:  # expired (Events live an hour by default): post a new one
+                    raise
+            else:
+                self._remember(key, (ns, name, count + 1))
+                self._outcome("aggregated")
+                return
+        created = await self._api.request(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/events",
+            body={
+                "metadata": {"generateName": f"{involved.get('name')}.", "namespace": namespace},
+                "involvedObject": dict(involved),
+                "type": event.type,
+                "reason": event.reason,
+                "message": message,
+                "count": 1,
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "source": {"component": self._component},
+                "reportingComponent": self._component,
+                "reportingInstance": self._instance,
+            },
+        )
+        self._remember(key, (namespace, str(created["metadata"]["name"]), 1))
+        self._outcome("posted")
+
+    def _remember(self, key: tuple[str, str, str, str], value: tuple[str, str, int]) -> None:
+        self._posted[key] = value
+        if len(self._posted) > CACHE_SIZE:
+            self._posted.popitem(last=False)
+
+    async def aclose(self) -> None:
+        """Post what is queued (for at most ``DRAIN_SECONDS``), then stop."""
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                await self._queue.join()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None

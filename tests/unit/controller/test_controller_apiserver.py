@@ -1,0 +1,120 @@
+"""The operator's own apiserver client: credentials, a rotated token, errors, the bounded pool."""
+
+from __future__ import annotations
+
+import asyncio
+
+import kopf
+import pytest
+from loopback_apiserver import Seen, loopback, status_error
+
+from emrops.controller.apiserver import MERGE_PATCH, ApiClient, ApiError
+from emrops.controller.kube import KubeApi
+
+
+async def test_sends_the_token_and_json_and_decodes_the_answer() -> None:
+    async def answer(seen: Seen) -> tuple[int, object]:
+        return 200, {"echo": seen.body}
+
+    async with loopback(answer) as server:
+        api = ApiClient(server.info)
+        try:
+            got = await api.request("PATCH", "/x", body={"a": 1}, content_type=MERGE_PATCH)
+        finally:
+            await api.aclose()
+    assert got == {"echo": {"a": 1}}
+    (seen,) = server.seen
+    assert seen.headers["Authorization"] == "Bearer token-1"
+    assert seen.headers["Content-Type"] == MERGE_PATCH
+    assert seen.headers["User-Agent"].startswith("emrops/")
+
+
+async def test_a_rotated_token_is_read_again_on_401_and_the_request_sent_once_more() -> None:
+    """Projected ServiceAccount tokens are replaced on disk while the process runs."""
+    tokens = iter(["old", "new"])
+
+    async def answer(seen: Seen) -> tuple[int, object]:
+        if seen.headers["Authorization"] != "Bearer new":
+            return status_error(401, "Unauthorized")
+        return 200, {"ok": True}
+
+    async with loopback(answer) as server:
+        api = ApiClient(lambda: server.info(next(tokens)))
+        try:
+            assert await api.request("GET", "/x") == {"ok": True}
+        finally:
+            await api.aclose()
+    assert [s.headers["Authorization"] for s in server.seen] == ["Bearer old", "Bearer new"]
+
+
+async def test_errors_carry_the_status_and_the_apiservers_message_never_the_token() -> None:
+    async def answer(seen: Seen) -> tuple[int, object]:
+        return status_error(422, "spec.x: Invalid value")
+
+    async with loopback(answer) as server:
+        api = ApiClient(lambda: server.info("s3cr3t-token"))
+        try:
+            with pytest.raises(ApiError) as info:
+                await api.request("GET", "/x")
+        finally:
+            await api.aclose()
+    assert info.value.status == 422
+    assert "spec.x: Invalid value" in str(info.value)
+    assert "s3cr3t-token" not in str(info.value)
+
+
+async def test_no_more_requests_in_flight_than_the_pool_allows() -> None:
+    """A burst of workers shares a few connections instead of opening one each."""
+    release = asyncio.Event()
+
+    async def answer(seen: Seen) -> tuple[int, object]:
+        await release.wait()
+        return 200, {}
+
+    async with loopback(answer) as server:
+        api = ApiClient(server.info, max_connections=3)
+        try:
+            calls = [asyncio.create_task(api.request("GET", f"/x/{i}")) for i in range(20)]
+            await asyncio.sleep(0.3)  # time for every request the pool lets through to arrive
+            assert server.in_flight == 3
+            release.set()
+            await asyncio.gather(*calls)
+        finally:
+            await api.aclose()
+    assert server.most_in_flight == 3
+    assert len(server.seen) == 20
+
+
+async def test_status_writes_carry_the_resource_version_and_409_is_a_conflict() -> None:
+    """The exactly-once lock: a merge patch on /status conditioned on the version decided from."""
+    from emrops.controller.kube import Conflict
+
+    async def answer(seen: Seen) -> tuple[int, object]:
+        if seen.body["metadata"]["resourceVersion"] != "7":
+            return status_error(409, "the object has been modified")
+        return 200, {
+            "metadata": {"name": "a", "managedFields": [{"manager": "x"}]},
+            "status": seen.body["status"],
+        }
+
+    async with loopback(answer) as server:
+        api = ApiClient(server.info)
+        store = KubeApi(api)
+        try:
+            written = await store.patch_status("ns", "a", {"phase": "Submitting"}, "7")
+            with pytest.raises(Conflict):
+                await store.patch_status("ns", "a", {"phase": "Submitting"}, "6")
+        finally:
+            await api.aclose()
+    assert server.seen[0].method == "PATCH"
+    assert server.seen[0].path == "/apis/emrops.io/v1alpha1/namespaces/ns/serviceactions/a/status"
+    assert server.seen[0].headers["Content-Type"] == MERGE_PATCH
+    assert written == {"metadata": {"name": "a"}, "status": {"phase": "Submitting"}}  # no managedFields
+
+
+def test_a_missing_login_is_a_login_error() -> None:
+    def nothing() -> kopf.ConnectionInfo:
+        raise kopf.LoginError("no credentials")
+
+    with pytest.raises(kopf.LoginError):
+        ApiClient(nothing)

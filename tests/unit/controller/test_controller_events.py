@@ -1,0 +1,135 @@
+"""Events as client-go's recorder posts them: aggregated, rate-limited per object, bounded, quiet reasons."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from loopback_apiserver import Seen, loopback, settle, status_error
+
+from emrops.controller import events
+from emrops.controller.apiserver import MERGE_PATCH, ApiClient
+from emrops.controller.events import EventRecorder
+from emrops.controller.machine import Event
+
+BODY = {
+    "apiVersion": "emrops.io/v1alpha1",
+    "kind": "ServiceAction",
+    "metadata": {"name": "sa", "namespace": "ns", "uid": "u-1"},
+}
+
+
+def apiserver() -> Any:
+    names = itertools.count(1)
+
+    async def answer(seen: Seen) -> tuple[int, object]:
+        if seen.method == "POST":
+            return 201, {**seen.body, "metadata": {"name": f"sa.{next(names)}", "namespace": "ns"}}
+        return 200, {}
+
+    return loopback(answer)
+
+
+async def test_a_repeat_updates_the_count_of_the_event_already_posted() -> None:
+    async with apiserver() as server:
+        api = ApiClient(server.info)
+        recorder = EventRecorder(api)
+        recorder.start()
+        try:
+            for _ in range(3):
+                recorder.emit(BODY, Event("Throttled", "GetOperation: throttled", "Warning"))
+            recorder.emit(BODY, Event("Throttled", "another message", "Warning"))
+            await recorder.aclose()
+        finally:
+            await api.aclose()
+    methods = [(s.method, s.path) for s in server.seen]
+    assert methods == [
+        ("POST", "/api/v1/namespaces/ns/events"),
+        ("PATCH", "/api/v1/namespaces/ns/events/sa.1"),
+        ("PATCH", "/api/v1/namespaces/ns/events/sa.1"),
+        ("POST", "/api/v1/namespaces/ns/events"),
+    ]
+    created = server.seen[0].body
+    assert created["involvedObject"] == {
+        "apiVersion": "emrops.io/v1alpha1",
+        "kind": "ServiceAction",
+        "name": "sa",
+        "namespace": "ns",
+        "uid": "u-1",
+    }
+    assert (created["type"], created["reason"], created["count"]) == ("Warning", "Throttled", 1)
+    assert [s.body["count"] for s in server.seen[1:3]] == [2, 3]
+    assert server.seen[1].headers["Content-Type"] == MERGE_PATCH
+
+
+async def test_an_expired_event_is_posted_again() -> None:
+    async def answer(seen: Seen) -> tuple[int, object]:
+        if seen.method == "PATCH":
+            return status_error(404, "not found")
+        return 201, {"metadata": {"name": "sa.1"}}
+
+    async with loopback(answer) as server:
+        api = ApiClient(server.info)
+        recorder = EventRecorder(api)
+        try:
+            await recorder.post(
+                BODY["metadata"] | {"apiVersion": "v", "kind": "k"}, Event("Succeeded", "done")
+            )
+            await recorder.post(
+                BODY["metadata"] | {"apiVersion": "v", "kind": "k"}, Event("Succeeded", "done")
+            )
+        finally:
+            await api.aclose()
+    assert [s.method for s in server.seen] == ["POST", "PATCH", "POST"]
+
+
+async def test_each_object_gets_a_burst_then_one_event_per_refill_period() -> None:
+    clock = [0.0]
+    outcomes: list[str] = []
+    async with apiserver() as server:
+        api = ApiClient(server.info)
+        recorder = EventRecorder(api, clock=lambda: clock[0], outcome=outcomes.append)
+        involved = {**BODY["metadata"], "apiVersion": "v", "kind": "k"}
+        other = {**involved, "uid": "u-2"}
+        try:
+            for i in range(events.BURST + 2):
+                await recorder.post(involved, Event("Retrying", f"attempt {i}", "Warning"))
+            await recorder.post(other, Event("Retrying", "attempt 0", "Warning"))
+            clock[0] += events.REFILL_SECONDS
+            await recorder.post(involved, Event("Retrying", "later", "Warning"))
+        finally:
+            await api.aclose()
+    assert outcomes.count("rate_limited") == 2
+    assert outcomes.count("posted") == events.BURST + 2  # the burst, the other object, one refilled
+
+
+async def test_quiet_reasons_are_not_posted() -> None:
+    outcomes: list[str] = []
+    async with apiserver() as server:
+        api = ApiClient(server.info)
+        recorder = EventRecorder(api, outcome=outcomes.append)
+        recorder.start()
+        try:
+            recorder.emit(BODY, Event("Submitting", "Calling RunApplicationAction (attempt 1)"))
+            recorder.emit(BODY, Event("Progress", "3 of 10 instances done"))
+            recorder.emit(BODY, Event("Submitted", "operation op-1"))
+            await recorder.aclose()
+        finally:
+            await api.aclose()
+    assert [s.body["reason"] for s in server.seen] == ["Submitted"]
+    assert outcomes == ["quiet", "quiet", "posted"]
+
+
+async def test_a_full_queue_drops_instead_of_growing() -> None:
+    outcomes: list[str] = []
+    async with apiserver() as server:
+        api = ApiClient(server.info)
+        recorder = EventRecorder(api, outcome=outcomes.append)  # not started: nothing drains it
+        try:
+            for i in range(events.MAX_QUEUED + 5):
+                recorder.emit(BODY, Event("Succeeded", f"run {i}"))
+            await settle()
+        finally:
+            await api.aclose()
+    assert outcomes == ["dropped"] * 5
+    assert server.seen == []
