@@ -4,23 +4,37 @@ A scenario is plain frozen data: clusters with their node groups, nodes and comp
 access keys (with STS tokens and the clusters each may touch), rate limits, engine timing and
 faults. ``docs/emulator.md`` documents the YAML format; ``scenarios/example.yaml`` shows all of it.
 With no scenario the emulator serves ``DEMO_CLUSTER``, the cluster every emrops helper agreed on.
+
+Reading a file takes two steps: the pydantic models of ``scenario_file`` check each field (types,
+ranges, unknown fields), then this module builds the frozen scenario and checks what spans
+fields (node references, duplicate cluster ids) and fills defaults derived from other fields.
+Either way an error is a ``ScenarioError`` that names its path, such as
+``clusters[2].node_groups[0].nodes: ...``.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic
 import yaml
+from pydantic_core import ErrorDetails
 
-from emrops.acs.codes import TABLE
 from emrops.emulator.faults import FaultSpec, parse_fault
+from emrops.emulator.scenario_file import (
+    AccessKeyFile,
+    ClusterFile,
+    GenerateFile,
+    RateLimitFile,
+    ScenarioFile,
+)
 
-NODE_GROUP_TYPES = ("MASTER", "CORE", "TASK", "GATEWAY")
-HUMAN_PROCESSING_MODES = ("always", "on_failure")
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 DEFAULT_ACCESS_KEY_ID = "emrops-demo"
 DEFAULT_ACCESS_KEY_SECRET = "emrops-demo-secret"  # noqa: S105 - the documented demo key, not a secret
@@ -174,57 +188,23 @@ def load_scenario(path: str | Path) -> Scenario:
 
 def parse_scenario(raw: Any) -> Scenario:
     """Build a scenario from its YAML/JSON data; raises ``ScenarioError`` naming the bad path."""
-    data = _mapping(raw, "scenario")
-    _known(
-        data,
-        "scenario",
-        {
-            "clusters",
-            "access_keys",
-            "include_default_key",
-            "rate_limit",
-            "engine",
-            "validation",
-            "faults",
-            "faults_seed",
-        },
-    )
-    raw_clusters = data.get("clusters")
-    if raw_clusters is None:
-        raw_clusters = [DEMO_CLUSTER]
-    clusters: list[ClusterSpec] = []
-    for index, item in enumerate(_list(raw_clusters, "clusters")):
-        clusters.extend(_clusters(item, f"clusters[{index}]"))
-    ids = [c.cluster_id for c in clusters]
-    if len(set(ids)) != len(ids):
-        raise ScenarioError("clusters: duplicate cluster id")
-
-    keys: list[AccessKey] = [DEFAULT_KEY] if data.get("include_default_key", True) else []
-    for index, item in enumerate(_list(data.get("access_keys", []), "access_keys")):
-        key = _access_key(item, f"access_keys[{index}]")
+    if not isinstance(raw, Mapping):
+        raise ScenarioError("scenario: expected a mapping")
+    data = _validated(ScenarioFile, raw, "")
+    clusters = _clusters(data.clusters if data.clusters is not None else [DEMO_CLUSTER])
+    keys: list[AccessKey] = [DEFAULT_KEY] if data.include_default_key else []
+    for key in map(_access_key, data.access_keys):
         keys = [k for k in keys if k.access_key_id != key.access_key_id] + [key]
-
-    faults = []
-    for index, item in enumerate(_list(data.get("faults", []), "faults")):
-        try:
-            faults.append(parse_fault(item))
-        except ValueError as exc:
-            raise ScenarioError(f"faults[{index}]: {exc}") from exc
-
-    engine = _mapping(data.get("engine", {}), "engine")
-    validation = _mapping(data.get("validation", {}), "validation")
     return Scenario(
-        clusters=tuple(clusters),
+        clusters=clusters,
         access_keys=tuple(keys),
-        rate_limit=_rate_limit(data["rate_limit"], "rate_limit") if "rate_limit" in data else RateLimit(),
-        engine=EngineSettings(step_seconds=_number(engine.get("step_seconds", 2.0), "engine.step_seconds")),
+        rate_limit=_rate_limit(data.rate_limit),
+        engine=EngineSettings(step_seconds=data.engine.step_seconds),
         validation=ValidationSettings(
-            rolling_params_need_rolling_execute=bool(
-                validation.get("rolling_params_need_rolling_execute", True)
-            )
+            rolling_params_need_rolling_execute=data.validation.rolling_params_need_rolling_execute
         ),
-        faults=tuple(faults),
-        faults_seed=int(data.get("faults_seed", 0)),
+        faults=tuple(_fault(item, f"faults[{index}]") for index, item in enumerate(data.faults)),
+        faults_seed=data.faults_seed,
     )
 
 
@@ -232,145 +212,123 @@ def with_access_keys(scenario: Scenario, keys: tuple[AccessKey, ...]) -> Scenari
     """The scenario plus ``keys`` (a key given again replaces the scenario's)."""
     ids = {k.access_key_id for k in keys}
     kept = tuple(k for k in scenario.access_keys if k.access_key_id not in ids)
-    return Scenario(
-        clusters=scenario.clusters,
-        access_keys=kept + keys,
-        rate_limit=scenario.rate_limit,
-        engine=scenario.engine,
-        validation=scenario.validation,
-        faults=scenario.faults,
-        faults_seed=scenario.faults_seed,
-    )
+    return replace(scenario, access_keys=kept + keys)
 
 
-# --- parts ------------------------------------------------------------------------------------
+# --- building the frozen scenario from the file's models ---------------------------------
 
 
-def _clusters(raw: Any, where: str) -> list[ClusterSpec]:
-    data = _mapping(raw, where)
-    if "generate" not in data:
-        return [_cluster(data, where)]
-    gen = _mapping(data["generate"], f"{where}.generate")
-    _known(gen, f"{where}.generate", {"count", "prefix", "start", "width"})
-    count = int(gen.get("count", 1))
-    prefix = str(gen.get("prefix", "c-load"))
-    start = int(gen.get("start", 1))
-    width = int(gen.get("width", 4))
-    template = {k: v for k, v in data.items() if k != "generate"}
-    base = copy.deepcopy(DEMO_CLUSTER)
-    base.update(template)
+def _validated(model: type[M], raw: Any, where: str) -> M:
+    """``model`` validated from ``raw``; its errors become one ``ScenarioError`` naming paths."""
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise ScenarioError("; ".join(_describe(where, error) for error in exc.errors())) from None
+
+
+def _describe(where: str, error: ErrorDetails) -> str:
+    """``clusters[2].node_groups[0].nodes: <what is wrong>``."""
+    path = where
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = _MESSAGES.get(error["type"], error["msg"])
+    return f"{path or 'scenario'}: {message}"
+
+
+#: Pydantic's messages where a shorter one says it better.
+_MESSAGES = {"missing": "required", "extra_forbidden": "unknown field"}
+
+
+def _clusters(items: list[Any]) -> tuple[ClusterSpec, ...]:
+    clusters: list[ClusterSpec] = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(items):
+        where = f"clusters[{index}]"
+        for spec, spec_where in _cluster_items(item, where):
+            first = seen.get(spec.cluster_id)
+            if first is not None:
+                raise ScenarioError(
+                    f"{spec_where}.id: duplicate cluster id {spec.cluster_id!r} (also {first})"
+                )
+            seen[spec.cluster_id] = spec_where
+            clusters.append(spec)
+    return tuple(clusters)
+
+
+def _cluster_items(item: Any, where: str) -> list[tuple[ClusterSpec, str]]:
+    """One cluster, or the clusters a ``generate`` item makes (each with where it came from)."""
+    if not isinstance(item, Mapping):
+        raise ScenarioError(f"{where}: expected a mapping")
+    if "generate" not in item:
+        return [(_cluster(_validated(ClusterFile, item, where), where), where)]
+    gen = _validated(GenerateFile, item["generate"], f"{where}.generate")
+    base = {**copy.deepcopy(DEMO_CLUSTER), **{k: v for k, v in item.items() if k != "generate"}}
     out = []
-    for number in range(start, start + count):
-        item = dict(base)
-        item["id"] = f"{prefix}{number:0{width}d}"
-        item["name"] = f"{base.get('name', 'cluster')}-{number:0{width}d}"
-        out.append(_cluster(item, f"{where} (generated #{number})"))
+    for number in range(gen.start, gen.start + gen.count):
+        suffix = f"{number:0{gen.width}d}"
+        generated = {**base, "id": f"{gen.prefix}{suffix}", "name": f"{base.get('name', 'cluster')}-{suffix}"}
+        at = f"{where} (generated #{number})"
+        out.append((_cluster(_validated(ClusterFile, generated, at), at), at))
     return out
 
 
-def _cluster(data: Mapping[str, Any], where: str) -> ClusterSpec:
-    _known(
-        data,
-        where,
-        {
-            "id",
-            "name",
-            "region",
-            "type",
-            "zone",
-            "release",
-            "state",
-            "node_groups",
-            "applications",
-            "abnormal_nodes",
-            "human_processing",
-        },
+def _cluster(data: ClusterFile, where: str) -> ClusterSpec:
+    groups = _node_groups(data)
+    by_ref = {ref: n.node_id for g in groups for n in g.nodes for ref in (n.node_id, n.name)}
+    for ref in data.abnormal_nodes:
+        if ref not in by_ref:
+            raise ScenarioError(f"{where}.abnormal_nodes: unknown node {ref!r}")
+    abnormal = {by_ref[ref] for ref in data.abnormal_nodes}
+    groups = [
+        replace(g, nodes=tuple(replace(n, abnormal=n.abnormal or n.node_id in abnormal) for n in g.nodes))
+        for g in groups
+    ]
+    components = [
+        ComponentSpec(app, component, _expand_nodes(groups, refs, f"{where}.applications.{app}.{component}"))
+        for app, layout in data.applications.items()
+        for component, refs in layout.items()
+    ]
+    return ClusterSpec(
+        cluster_id=data.id,
+        name=data.name if data.name is not None else data.id,
+        region_id=data.region,
+        cluster_type=data.type,
+        zone_id=data.zone,
+        release_version=data.release,
+        node_groups=tuple(groups),
+        components=tuple(components),
+        state=data.state,
+        human_processing=data.human_processing,
     )
-    if "id" not in data:
-        raise ScenarioError(f"{where}.id: required")
-    zone = str(data.get("zone", "cn-hangzhou-i"))
-    abnormal = {str(n) for n in _list(data.get("abnormal_nodes", []), f"{where}.abnormal_nodes")}
-    groups: list[NodeGroupSpec] = []
-    ip = 10
-    for g_index, raw_group in enumerate(_list(data.get("node_groups", []), f"{where}.node_groups")):
-        g_where = f"{where}.node_groups[{g_index}]"
-        group = _mapping(raw_group, g_where)
-        _known(group, g_where, {"id", "name", "type", "instance_type", "nodes"})
-        g_type = str(group.get("type", "CORE")).upper()
-        if g_type not in NODE_GROUP_TYPES:
-            raise ScenarioError(f"{g_where}.type: one of {', '.join(NODE_GROUP_TYPES)}")
-        raw_nodes = group.get("nodes", [])
-        if isinstance(raw_nodes, int):
-            ordinal = 1 + sum(1 for g in groups if g.type == g_type)  # EMR names: core1-1, core2-1, ...
-            prefix = f"{g_type.lower()}{ordinal}"
-            raw_nodes = [
-                {"id": f"i-{data['id']}-{prefix}-{i}", "name": f"{prefix}-{i}"}
-                for i in range(1, raw_nodes + 1)
-            ]
+
+
+def _node_groups(data: ClusterFile) -> list[NodeGroupSpec]:
+    """The groups with their defaults: ids from the cluster's, private IPs in one sequence."""
+    # Every node takes the next address, also one that names its own: adding an address to one
+    # node leaves the others' as they were.
+    addresses = (f"192.168.{ip // 250}.{ip % 250}" for ip in itertools.count(11))
+    groups = []
+    for index, group in enumerate(data.node_groups):
         nodes = []
-        for n_index, raw_node in enumerate(_list(raw_nodes, f"{g_where}.nodes")):
-            n_where = f"{g_where}.nodes[{n_index}]"
-            node = _mapping(raw_node, n_where)
-            _known(node, n_where, {"id", "name", "abnormal", "state", "private_ip"})
-            if "id" not in node or "name" not in node:
-                raise ScenarioError(f"{n_where}: id and name are required")
-            node_id, name = str(node["id"]), str(node["name"])
-            ip += 1
-            nodes.append(
-                NodeSpec(
-                    node_id=node_id,
-                    name=name,
-                    abnormal=bool(node.get("abnormal", False)) or node_id in abnormal or name in abnormal,
-                    state=str(node.get("state", "Running")),
-                    private_ip=str(node.get("private_ip", f"192.168.{ip // 250}.{ip % 250}")),
-                )
-            )
+        for node, address in zip(group.nodes, addresses, strict=False):
+            ip = address if node.private_ip is None else node.private_ip
+            nodes.append(NodeSpec(node.id, node.name, node.abnormal, node.state, ip))
         groups.append(
             NodeGroupSpec(
-                node_group_id=str(group.get("id", f"ng-{data['id']}-{g_index + 1}")),
-                name=str(group.get("name", f"emr-{g_type.lower()}-{g_index + 1}")),
-                type=g_type,
-                instance_type=str(group.get("instance_type", "ecs.g7.xlarge")),
+                node_group_id=group.id if group.id is not None else f"ng-{data.id}-{index + 1}",
+                name=group.name if group.name is not None else f"emr-{group.type.lower()}-{index + 1}",
+                type=group.type,
+                instance_type=group.instance_type,
                 nodes=tuple(nodes),
             )
         )
-    all_nodes = [n for g in groups for n in g.nodes]
-    known_refs = {n.node_id for n in all_nodes} | {n.name for n in all_nodes}
-    for ref in abnormal - known_refs:
-        raise ScenarioError(f"{where}.abnormal_nodes: unknown node {ref!r}")
-
-    components: list[ComponentSpec] = []
-    apps = _mapping(data.get("applications", {}), f"{where}.applications")
-    for app_name, raw_components in apps.items():
-        comps = _mapping(raw_components, f"{where}.applications.{app_name}")
-        for comp_name, refs in comps.items():
-            c_where = f"{where}.applications.{app_name}.{comp_name}"
-            node_ids = _expand_nodes(groups, _list(refs, c_where), c_where)
-            components.append(ComponentSpec(str(app_name), str(comp_name), node_ids))
-
-    human = data.get("human_processing")
-    if human is True:
-        human = "always"
-    if human not in (None, False, *HUMAN_PROCESSING_MODES):
-        raise ScenarioError(f"{where}.human_processing: one of always, on_failure")
-    return ClusterSpec(
-        cluster_id=str(data["id"]),
-        name=str(data.get("name", data["id"])),
-        region_id=str(data.get("region", "cn-hangzhou")),
-        cluster_type=str(data.get("type", "DATALAKE")),
-        zone_id=zone,
-        release_version=str(data.get("release", "EMR-5.16.0")),
-        node_groups=tuple(groups),
-        components=tuple(components),
-        state=str(data.get("state", "RUNNING")),
-        human_processing=str(human) if human else None,
-    )
+    return groups
 
 
-def _expand_nodes(groups: list[NodeGroupSpec], refs: list[Any], where: str) -> tuple[str, ...]:
+def _expand_nodes(groups: list[NodeGroupSpec], refs: list[str], where: str) -> tuple[str, ...]:
     """Node refs: a node id or name, a node group id or name, or a node group type."""
     out: list[str] = []
-    for ref in map(str, refs):
+    for ref in refs:
         matched = [n.node_id for g in groups if ref in (g.node_group_id, g.name, g.type) for n in g.nodes]
         matched += [n.node_id for g in groups for n in g.nodes if ref in (n.node_id, n.name)]
         if not matched:
@@ -379,57 +337,23 @@ def _expand_nodes(groups: list[NodeGroupSpec], refs: list[Any], where: str) -> t
     return tuple(out)
 
 
-def _access_key(raw: Any, where: str) -> AccessKey:
-    data = _mapping(raw, where)
-    _known(data, where, {"id", "secret", "security_token", "clusters", "rate_limit", "expired"})
-    if "id" not in data or "secret" not in data:
-        raise ScenarioError(f"{where}: id and secret are required")
-    clusters = data.get("clusters")
+def _access_key(data: AccessKeyFile) -> AccessKey:
     return AccessKey(
-        access_key_id=str(data["id"]),
-        secret=str(data["secret"]),
-        security_token=str(data["security_token"]) if data.get("security_token") else None,
-        clusters=None
-        if clusters in (None, "*")
-        else frozenset(map(str, _list(clusters, f"{where}.clusters"))),
-        rate_limit=_rate_limit(data["rate_limit"], f"{where}.rate_limit") if "rate_limit" in data else None,
-        expired=bool(data.get("expired", False)),
+        access_key_id=data.id,
+        secret=data.secret,
+        security_token=data.security_token or None,
+        clusters=frozenset(data.clusters) if data.clusters is not None else None,
+        rate_limit=_rate_limit(data.rate_limit) if data.rate_limit is not None else None,
+        expired=data.expired,
     )
 
 
-def _rate_limit(raw: Any, where: str) -> RateLimit:
-    data = _mapping(raw, where)
-    _known(data, where, {"qps", "burst", "code"})
-    code = str(data.get("code", "ThrottlingException"))
-    if code not in TABLE or not TABLE[code].throttling:
-        raise ScenarioError(f"{where}.code: not a throttling code of the error table")
-    qps = _number(data.get("qps", 100.0), f"{where}.qps")
-    burst = int(data.get("burst", max(1, round(qps * 2))))
-    if qps <= 0 or burst < 1:
-        raise ScenarioError(f"{where}: qps must be > 0 and burst >= 1")
-    return RateLimit(qps=qps, burst=burst, code=code)
+def _rate_limit(data: RateLimitFile) -> RateLimit:
+    return RateLimit(qps=data.qps, burst=data.bucket, code=data.code)
 
 
-def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ScenarioError(f"{where}: expected a mapping")
-    return raw
-
-
-def _list(raw: Any, where: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise ScenarioError(f"{where}: expected a list")
-    return raw
-
-
-def _number(raw: Any, where: str) -> float:
+def _fault(raw: Any, where: str) -> FaultSpec:
     try:
-        return float(raw)
-    except (TypeError, ValueError) as exc:
-        raise ScenarioError(f"{where}: expected a number") from exc
-
-
-def _known(data: Mapping[str, Any], where: str, allowed: set[str]) -> None:
-    unknown = set(map(str, data)) - allowed
-    if unknown:
-        raise ScenarioError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        return parse_fault(raw)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {exc}") from exc
