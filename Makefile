@@ -25,6 +25,7 @@ help:
 	@echo "make lint           ruff, ruff format --check, mypy, import-linter"
 	@echo "make control-plane  build or find kube-apiserver, etcd, kubectl (and helm)"
 	@echo "make argocd-lua     build or find the Argo CD Lua harness (gopher-lua, as Argo CD runs it)"
+	@echo "make image          build the operator image with podman (localhost/emrops:<appVersion>)"
 	@echo "make venv           create $(VENV) and install emrops with its dev extras"
 	@echo "make bench | soak   benchmarks, long-running tests"
 	@echo "make docs           regenerate docs/ from the CRD and the error table"
@@ -54,6 +55,13 @@ control-plane:
 .PHONY: argocd-lua
 argocd-lua:
 	hack/argocd-lua.sh
+
+# The operator image from deploy/Dockerfile, built with podman on a Debian base made with
+# debootstrap (no registry needed), both cached in ~/.cache/emrops/; rebuilt only when its inputs
+# change. Its last lines name the image and its OCI archive (IMAGE=..., IMAGE_ARCHIVE=...).
+.PHONY: image
+image:
+	hack/image.sh
 
 # --- the two commands --------------------------------------------------------------------------
 
