@@ -9,73 +9,127 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes_asyncio import client, config, watch
-from kubernetes_asyncio.client.exceptions import ApiException
+import httpx
+import kopf
 
 from bench.harness import GROUP, PLURAL, TERMINAL_PHASES, VERSION
 
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class ApiError(Exception):
+    """The apiserver answered ``status`` (an HTTP error code)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+def _collection(namespace: str | None) -> str:
+    if namespace is None:
+        return f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+
 
 class Kube:
-    """Thin async wrapper over kubernetes_asyncio for ServiceActions, Secrets and Namespaces."""
+    """Thin async httpx client for ServiceActions, Secrets, Namespaces and Events (admin kubeconfig).
 
-    def __init__(self, api: client.ApiClient) -> None:
-        self.api = api
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
+    No generated Kubernetes client: the same few JSON paths the operator uses, with kopf's
+    kubeconfig login for the address and the client certificate.
+    """
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.http = client
 
     @classmethod
-    async def from_kubeconfig(cls, path: str) -> Kube:
-        api = await config.new_client_from_config(config_file=path)
-        # The default pool (4) would serialise a burst of creates behind a handful of sockets.
-        api.rest_client.pool_manager.connector._limit = 64
-        return cls(api)
+    async def from_kubeconfig(cls, path: str, *, max_connections: int = 64) -> Kube:
+        return cls(client_from_kubeconfig(path, max_connections=max_connections))
 
     async def close(self) -> None:
-        await self.api.close()
+        await self.http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        **params: Any,
+    ) -> dict[str, Any]:
+        content = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": content_type} if content is not None else {}
+        response = await self.http.request(
+            method, path, content=content, headers=headers, params=params or None
+        )
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, response.text[:300])
+        answer: dict[str, Any] = response.json() if response.content else {}
+        return answer
 
     async def ensure_namespace(self, name: str) -> None:
-        with contextlib.suppress(ApiException):
-            await self.core.create_namespace({"metadata": {"name": name}})
+        with contextlib.suppress(ApiError):
+            await self.request("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})
 
     async def create_secret(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
         body = {"metadata": {"name": name}, "stringData": dict(data), "type": "Opaque"}
-        await self.core.create_namespaced_secret(namespace, body)
+        await self.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body=body)
 
     async def create(self, namespace: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        result = await self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, dict(manifest)
-        )
-        return dict(result)
+        return await self.request("POST", _collection(namespace), body=dict(manifest))
 
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
-        result = await self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        return dict(result)
+        return await self.request("GET", f"{_collection(namespace)}/{name}")
 
     async def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        if namespace is None:
-            result = await self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        else:
-            result = await self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        return list(result["items"])
+        return list((await self.list_with_version(namespace))["items"])
+
+    async def list_with_version(self, namespace: str | None = None) -> dict[str, Any]:
+        return await self.request("GET", _collection(namespace))
+
+    async def patch_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.request(
+            "PATCH", f"{_collection(namespace)}/{name}/status", body=dict(patch), content_type=MERGE_PATCH
+        )
 
     async def annotate(self, namespace: str, name: str, annotations: Mapping[str, str]) -> None:
         body = {"metadata": {"annotations": dict(annotations)}}
-        await self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json"
-        )
+        await self.request("PATCH", f"{_collection(namespace)}/{name}", body=body, content_type=MERGE_PATCH)
 
     async def delete_all(self, namespace: str) -> None:
-        with contextlib.suppress(ApiException):
-            await self.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        with contextlib.suppress(ApiError):
+            await self.request("DELETE", _collection(namespace))
 
     async def events(self, namespace: str) -> list[dict[str, Any]]:
-        result = await self.core.list_namespaced_event(namespace)
-        return [self.api.sanitize_for_serialization(item) for item in result.items]
+        return list((await self.request("GET", f"/api/v1/namespaces/{namespace}/events"))["items"])
+
+    async def watch(
+        self, namespace: str, resource_version: str | None, *, timeout_seconds: int = 300
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The namespace's ServiceAction watch events (``{"type", "object"}``), one per line."""
+        params: dict[str, Any] = {
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        timeout = httpx.Timeout(timeout_seconds + 30, connect=10)
+        async with self.http.stream(
+            "GET", _collection(namespace), params=params, timeout=timeout
+        ) as response:
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, (await response.aread()).decode()[:300])
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield json.loads(line)
 
     async def create_many(
         self, namespace: str, manifests: Iterable[Mapping[str, Any]], *, concurrency: int = 32
@@ -94,6 +148,27 @@ class Kube:
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return started
+
+
+def client_from_kubeconfig(path: str, *, max_connections: int = 64) -> httpx.AsyncClient:
+    """An httpx client authenticated by ``path`` (a kubeconfig), through kopf's kubeconfig login."""
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = path
+    try:
+        info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+    finally:
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
+    assert info is not None, f"no credentials in {path}"
+    return httpx.AsyncClient(
+        base_url=info.server,
+        verify=info.as_ssl_context(),
+        headers=info.as_http_headers(),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        timeout=httpx.Timeout(60, connect=10),
+    )
 
 
 @dataclass
@@ -127,7 +202,7 @@ class Recorder:
         self.watch_restarts = 0
 
     async def start(self) -> None:
-        listing = await self.kube.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)
+        listing = await self.kube.list_with_version(self.namespace)
         for item in listing["items"]:
             self._observe("ADDED", item, time.monotonic())
         self._rv = listing["metadata"]["resourceVersion"]
@@ -141,38 +216,25 @@ class Recorder:
 
     async def _run(self) -> None:
         while True:
-            w = watch.Watch()
             try:
-                async with w.stream(
-                    self.kube.custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    resource_version=self._rv,
-                    allow_watch_bookmarks=True,
-                    timeout_seconds=300,
-                ) as stream:
-                    async for event in stream:
-                        now = time.monotonic()
-                        obj = event["object"]
-                        kind = event["type"]
-                        if kind == "ERROR":
-                            raise ApiException(status=obj.get("code", 500), reason=str(obj.get("message")))
-                        self._rv = obj.get("metadata", {}).get("resourceVersion", self._rv)
-                        if kind != "BOOKMARK":
-                            self._observe(kind, obj, now)
+                async for event in self.kube.watch(self.namespace, self._rv):
+                    now = time.monotonic()
+                    obj = event["object"]
+                    kind = event["type"]
+                    if kind == "ERROR":
+                        raise ApiError(int(obj.get("code", 500)), str(obj.get("message")))
+                    self._rv = obj.get("metadata", {}).get("resourceVersion", self._rv)
+                    if kind != "BOOKMARK":
+                        self._observe(kind, obj, now)
             except asyncio.CancelledError:
                 raise
-            except ApiException as exc:
+            except ApiError as exc:
                 self.watch_restarts += 1
                 if exc.status == 410:
                     # Too old: relist and take whatever changed as fresh observations.
                     self._rv = None
                     with contextlib.suppress(Exception):
-                        listing = await self.kube.custom.list_namespaced_custom_object(
-                            GROUP, VERSION, self.namespace, PLURAL
-                        )
+                        listing = await self.kube.list_with_version(self.namespace)
                         for item in listing["items"]:
                             self._observe("MODIFIED", item, time.monotonic(), relist=True)
                         self._rv = listing["metadata"]["resourceVersion"]

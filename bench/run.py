@@ -469,15 +469,7 @@ class Bench:
 
         async def finish(name: str) -> None:
             async with semaphore:
-                await self.kube.custom.patch_namespaced_custom_object_status(
-                    "emrops.io",
-                    "v1alpha1",
-                    ns,
-                    "serviceactions",
-                    name,
-                    finished,
-                    _content_type="application/merge-patch+json",
-                )
+                await self.kube.patch_status(ns, name, finished)
 
         await asyncio.gather(*(finish(t.description) for t in targets))
         self.emulator.reset()

@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import yaml
-from kubernetes_asyncio.client.exceptions import ApiException
 
 import emrops
 from emrops.api.constants import API_VERSION, KIND
 from emrops.api.status import format_time
+from emrops.controller.apiserver import ApiError
 from emrops.controller.kube import Conflict, Gone, SecretUnreadable
 from simulation.network import Link
 
@@ -347,7 +347,7 @@ class StoreView:
 
         def landed() -> Any:
             if fault == "refused":
-                raise ApiException(status=503, reason="injected: apiserver unavailable")
+                raise ApiError(503, "injected: apiserver unavailable")
             server.observer.store_applied(self._who, op, key)
             result = apply()
             if fault == "lost":

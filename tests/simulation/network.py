@@ -19,8 +19,7 @@ import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
+from emrops.controller.apiserver import ApiError
 from emrops.controller.kube import Conflict, Gone, SecretUnreadable
 from emrops.emr.errors import EmrError
 
@@ -28,7 +27,7 @@ T = TypeVar("T")
 
 #: What a server may answer with. Anything else raised while applying a request is a bug of the
 #: simulation itself (a checker, a server rule) and must never reach the controller as an answer.
-ANSWERS = (Conflict, Gone, SecretUnreadable, EmrError, ApiException, TimeoutError)
+ANSWERS = (Conflict, Gone, SecretUnreadable, EmrError, ApiError, TimeoutError)
 
 
 class SimulationBug(RuntimeError):

@@ -26,9 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from emrops.controller import machine
+from emrops.controller.apiserver import ApiError
 from emrops.controller.app import policy_of
 from emrops.controller.metrics import Metrics
 from emrops.controller.ratelimit import RateLimiter
@@ -106,7 +105,7 @@ class Result:
 def _injected(exc: BaseException | None) -> bool:
     """Whether an exception is (or was caused by) a fault the simulation injected on purpose."""
     while exc is not None:
-        if isinstance(exc, ApiException) and str(exc.reason or "").startswith("injected"):
+        if isinstance(exc, ApiError) and exc.message.startswith("injected"):
             return True
         if isinstance(exc, TimeoutError) and "injected" in str(exc):
             return True
