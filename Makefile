@@ -26,7 +26,9 @@ help:
 	@echo "make control-plane  build or find kube-apiserver, etcd, kubectl (and helm)"
 	@echo "make argocd-lua     build or find the Argo CD Lua harness (gopher-lua, as Argo CD runs it)"
 	@echo "make image          build the operator image with podman (localhost/emrops:<appVersion>)"
+	@echo "make promtool       build or find promtool (checks and unit-tests the chart's alerts)"
 	@echo "make venv           create $(VENV) and install emrops with its dev extras"
+	@echo "make e2e            a real one-node cluster here (root): the chart and the image end to end"
 	@echo "make bench | soak   benchmarks, long-running tests"
 	@echo "make docs           regenerate docs/ from the CRD and the error table"
 	@echo "make manifests      sync the chart's CRDs, regenerate Argo CD and rendered manifests"
@@ -63,6 +65,13 @@ argocd-lua:
 image:
 	hack/image.sh
 
+# promtool, built from the Prometheus Go module into ~/.cache/emrops/promtool-<version>/: it checks
+# and unit-tests the chart's PrometheusRule. `make test` builds it first when missing (a cold build
+# takes minutes, longer than one test may), so the tests find it cached.
+.PHONY: promtool
+promtool:
+	hack/promtool.sh
+
 # --- the two commands --------------------------------------------------------------------------
 
 .PHONY: demo
@@ -71,7 +80,7 @@ demo: venv
 
 .PHONY: test
 test: venv lint
-	@$(WITH_CONTROL_PLANE) && export EMROPS_REQUIRE_CONTROL_PLANE=1 \
+	@$(WITH_CONTROL_PLANE) && hack/promtool.sh >/dev/null && export EMROPS_REQUIRE_CONTROL_PLANE=1 \
 		&& status=0 && $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$status" -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit "$$status"
@@ -96,6 +105,15 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# A real one-node cluster on this machine (tests/e2e, docs/install.md "Tested end to end"): needs
+# root. hack/node.sh builds or finds the node (kubelet, kube-proxy, containerd, ...), hack/image.sh
+# the operator image; the suite's fixtures find both in the cache.
+.PHONY: e2e
+e2e: venv
+	@test "$$(id -u)" = 0 || { echo "make e2e: needs root (a kubelet manages cgroups, mounts, networks)" >&2; exit 1; }
+	@hack/node.sh >/dev/null && hack/image.sh >/dev/null && $(WITH_CONTROL_PLANE) \
+		&& export EMROPS_REQUIRE_CONTROL_PLANE=1 && $(BIN)/pytest -m e2e tests/e2e -s $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: venv
