@@ -56,6 +56,13 @@ if (stalled ~= nil and stalled.status == "True") or phase == "Failed" or phase =
   return hs
 end
 
+-- Waiting on purpose, with nothing in progress: for approval (spec.suspend) or for spec.notBefore.
+if phase == "Suspended" or phase == "Scheduled" then
+  hs.status = "Suspended"
+  hs.message = first_message(status.message, phase)
+  return hs
+end
+
 if (ready ~= nil and ready.status == "True") or phase == "Succeeded" then
   hs.status = "Healthy"
   hs.message = first_message(ready and ready.message, status.message, "Succeeded")

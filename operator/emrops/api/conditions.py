@@ -7,13 +7,16 @@ flag, so no handler ever edits a condition by hand. What ``kubectl wait``, Flux 
 phase                                 Ready    Reconciling  Stalled
 ====================================  =======  ===========  =======
 Pending, Queued, Submitting, Running  False    True         False
+Suspended, Scheduled (at rest)        False    False        False
 Running, stalled (HUMAN_PROCESSING)   False    False        True
 Succeeded                             True     False        False
 Failed, Unknown                       False    False        True
 ====================================  =======  ===========  =======
 
 Reconciling and Stalled are "abnormal-true" conditions: both are always present (False when they
-do not apply), as is Ready, so a reader never has to guess from a missing condition. Each carries
+do not apply), as is Ready, so a reader never has to guess from a missing condition. A run at
+rest (waiting for its approval or its time window) is neither reconciling nor stalled: nothing is
+in progress and nothing is wrong (Argo CD shows it Suspended; deploy/ has the health checks). Each carries
 ``observedGeneration``; ``lastTransitionTime`` changes only when the condition's status changes.
 """
 
@@ -31,6 +34,8 @@ STALLED = "Stalled"
 TYPES = (READY, RECONCILING, STALLED)
 
 _DEFAULT_REASONS: dict[Phase, str] = {
+    Phase.SUSPENDED: Reason.AWAITING_APPROVAL,
+    Phase.SCHEDULED: Reason.WAITING_FOR_WINDOW,
     Phase.PENDING: Reason.PENDING,
     Phase.QUEUED: Reason.QUEUED,
     Phase.SUBMITTING: Reason.SUBMITTING,
@@ -61,7 +66,7 @@ def render_conditions(
     message = message or ""
     is_stalled = stalled or phase in (Phase.FAILED, Phase.UNKNOWN)
     ready = phase is Phase.SUCCEEDED
-    reconciling = not ready and not is_stalled and not phase.finished
+    reconciling = not ready and not is_stalled and not phase.finished and not phase.at_rest
 
     wanted = {
         READY: (ready, "Succeeded" if ready else reason, message),
@@ -92,6 +97,8 @@ def render_conditions(
 def _idle_reason(phase: Phase, stalled: bool) -> str:
     if stalled:
         return "Stalled"
+    if phase.at_rest:
+        return phase.value
     return _DEFAULT_REASONS[phase] if phase.finished else "Idle"
 
 

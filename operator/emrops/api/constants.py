@@ -17,3 +17,6 @@ ACKNOWLEDGED_AT = "emrops.io/acknowledged-at"
 
 #: Most runs kept in ``status.history`` (the CRD's maxItems).
 HISTORY_LIMIT = 10
+
+#: Most instances ``status.plan`` lists by name (and most abnormal ones); the counts cover all.
+PLAN_LIST_LIMIT = 20

@@ -26,8 +26,17 @@ class Reason(enum.StrEnum):
     SUBMITTED = "Submitted"  # RunApplicationAction accepted (Event only)
     RETRYING = "Retrying"  # an attempt failed without effect and will be retried (Event only)
     PROGRESS = "Progress"  # instances done so far changed (Event only)
+    PLANNED = "Planned"  # a suspended run's plan was resolved (Event only)
+    APPROVED = "Approved"  # spec.suspend went false: the run may start (Event only)
+    WINDOW_OPEN = "WindowOpen"  # spec.notBefore passed: the run may start (Event only)
     # Why a run waits or ended.
+    AWAITING_APPROVAL = "AwaitingApproval"  # spec.suspend: waiting for suspend: false
+    PLAN_UNAVAILABLE = "PlanUnavailable"  # suspended, but the plan could not be resolved (yet)
+    WAITING_FOR_WINDOW = "WaitingForWindow"  # before spec.notBefore
+    WINDOW_EXPIRED = "WindowExpired"  # spec.notAfter passed before the run started: nothing ran
     CREDENTIALS_MISSING = "CredentialsMissing"
+    TENANCY_DENIED = "TenancyDenied"  # the tenancy policy does not grant this namespace the cluster
+    TENANCY_POLICY_INVALID = "TenancyPolicyInvalid"  # the tenancy policy cannot be read: all refused
     INVALID_SPEC = "InvalidSpec"
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     OPERATION_NOT_FOUND = "OperationNotFound"

@@ -8,6 +8,7 @@ Field names are Python-style with the CRD's camelCase names as aliases, so
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,6 +66,12 @@ class ServiceActionSpec(_SpecModel):
     description: str | None = None
     credentials_secret_ref: SecretRef | None = None
     active_deadline_seconds: int | None = Field(default=None, ge=1)
+    #: True: resolve the plan into status.plan and wait; setting it false approves the run.
+    suspend: bool = False
+    #: The run starts no earlier than this (RFC 3339).
+    not_before: datetime | None = None
+    #: An unstarted run ends WindowExpired at this moment (RFC 3339); a started one is followed.
+    not_after: datetime | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ServiceActionSpec:

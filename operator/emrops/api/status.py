@@ -21,6 +21,8 @@ from pydantic.alias_generators import to_camel
 
 
 class Phase(enum.StrEnum):
+    SUSPENDED = "Suspended"  # spec.suspend: the plan is in status.plan; waiting for approval
+    SCHEDULED = "Scheduled"  # waiting for spec.notBefore
     PENDING = "Pending"  # accepted; waiting to submit (backoff, credentials)
     QUEUED = "Queued"  # waiting for overlapping runs on the same cluster
     SUBMITTING = "Submitting"  # intent recorded; RunApplicationAction is being called
@@ -33,8 +35,14 @@ class Phase(enum.StrEnum):
     def finished(self) -> bool:
         return self in FINISHED
 
+    @property
+    def at_rest(self) -> bool:
+        """Unfinished, but waiting on purpose (an approval, a time): nothing is in progress."""
+        return self in AT_REST
+
 
 FINISHED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.UNKNOWN})
+AT_REST = frozenset({Phase.SUSPENDED, Phase.SCHEDULED})
 
 
 def format_time(moment: datetime) -> str:
@@ -105,6 +113,41 @@ class HistoryEntry(_StatusModel):
     error_code: str | None = None
 
 
+class PlannedInstance(_StatusModel):
+    application_name: str
+    component_name: str
+    node_id: str
+    node_name: str | None = None
+    #: ComponentInstanceState as ListComponentInstances reported it.
+    state: str | None = None
+    #: NodeState as ListNodes reported it (Running when healthy).
+    node_state: str | None = None
+    #: The batch (1-based) it falls in, in EMR's listing order.
+    batch: int | None = None
+
+
+class PlanStatus(_StatusModel):
+    """What a suspended run would do, resolved without calling RunApplicationAction."""
+
+    #: The run this plan is for (a re-run resolves its own).
+    run: int
+    resolved_at: str | None = None
+    #: Why the plan could not be resolved (it is tried again); the other fields are then absent.
+    error: str | None = None
+    instance_count: int | None = None
+    #: The first instances in batch order (at most ``PLAN_LIST_LIMIT``).
+    instances: tuple[PlannedInstance, ...] | None = None
+    batch_count: int | None = None
+    batch_size: int | None = None
+    interval: int | None = None
+    execute_strategy: str | None = None
+    abnormal_count: int | None = None
+    #: The first instances on nodes that are not Running or in a failed state (at most the limit).
+    abnormal_instances: tuple[PlannedInstance, ...] | None = None
+    #: A rough estimate of the whole run's duration (see emrops.controller.plan).
+    estimated_seconds: int | None = None
+
+
 class Condition(_StatusModel):
     type: str
     status: str  # "True" | "False" | "Unknown"
@@ -143,6 +186,10 @@ class RunStatus(_StatusModel):
     #: The run that value released from the cluster's queue (see ``holds_cluster``).
     acknowledged_run: int | None = None
     history: tuple[HistoryEntry, ...] | None = None
+    #: What a suspended run would do (kept after approval, replaced by a suspended re-run's).
+    plan: PlanStatus | None = None
+    #: When spec.suspend went false for the current run (activeDeadlineSeconds counts from it).
+    approved_at: str | None = None
     conditions: tuple[Condition, ...] = ()
     # Not CRD fields: carried in the conditions (see module docstring).
     reason: str | None = Field(default=None, exclude=True)
@@ -211,6 +258,8 @@ class StatusChanges(TypedDict, total=False):
     acknowledged_at: str | None
     acknowledged_run: int | None
     history: tuple[HistoryEntry, ...] | None
+    plan: PlanStatus | None
+    approved_at: str | None
     conditions: tuple[Condition, ...]
     reason: str | None
     stalled: bool

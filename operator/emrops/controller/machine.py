@@ -23,6 +23,14 @@ Exactly once:
   (RETRY_BOUNDED) at most ``Policy.bounded_attempts`` times (counted in ``boundedErrors``);
   TERMINAL ends in ``Failed``; AMBIGUOUS ends in ``Unknown``.
 
+Suspend and time windows (``spec.suspend``, ``spec.notBefore``, ``spec.notAfter``): a run accepted
+while ``suspend`` is true is ``Suspended``: the machine asks for its plan (``Plan``, answered by
+``Planned``) and waits; ``suspend: false`` approves it (``approvedAt``) and it becomes ``Pending``.
+Before ``notBefore`` an approved run is ``Scheduled``. Neither holds the cluster's queue. Once
+``notAfter`` has passed, a run that has not written its intent ends ``Failed`` (WindowExpired)
+without any call; one already submitted is followed to its end. ``activeDeadlineSeconds`` counts
+from the latest of the run's acceptance, its approval and ``notBefore``, and never while suspended.
+
 Holding the cluster (``holds_cluster``): a run keeps later overlapping runs on its cluster waiting
 while it is unfinished, while it is ``Unknown`` (its operation may be running), and after a
 deadline while its operation still runs (emrops keeps following it, slowly, to know when it
@@ -43,6 +51,7 @@ from emrops.api.status import (
     LastError,
     OperationStatus,
     Phase,
+    PlanStatus,
     ProgressStatus,
     RunStatus,
     StateChangeReasonStatus,
@@ -51,6 +60,7 @@ from emrops.api.status import (
     parse_time,
 )
 from emrops.controller.backoff import Backoff
+from emrops.controller.plan import summary
 from emrops.emr.models import OperationState
 
 #: Operation states after which EMR changes nothing more.
@@ -78,6 +88,11 @@ class Policy:
     #: (EMR's read-after-write lag): ``ResourceNotFound`` within this many seconds of the
     #: submission is polled again; after it, the run is Unknown.
     not_found_grace: float = 30.0
+    #: A suspended run whose plan could not be resolved tries again after this many seconds.
+    plan_retry: float = 30.0
+    #: A run at rest (suspended, scheduled) looks at itself at least this often: a safety net, as
+    #: a change of its own spec wakes its worker at once.
+    rest_recheck: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,10 @@ class Context:
     #: The interval the worker last waited between two GetOperation polls (None before the first).
     poll_interval: float | None = None
     policy: Policy = field(default_factory=Policy)
+    #: ``spec.suspend``, ``spec.notBefore``, ``spec.notAfter``.
+    suspend: bool = False
+    not_before: datetime | None = None
+    not_after: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +217,15 @@ class PollFailed:
     sent_at: datetime | None = None
 
 
-Observation = Look | Gates | Accepted | Refused | Blocked | Polled | PollFailed
+@dataclass(frozen=True)
+class Planned:
+    """The plan of run ``run`` was resolved (or could not be: ``plan.error``)."""
+
+    run: int
+    plan: PlanStatus
+
+
+Observation = Look | Gates | Accepted | Refused | Blocked | Polled | PollFailed | Planned
 
 # --- outputs --------------------------------------------------------------------------------
 
@@ -231,6 +258,11 @@ class Gate(Decision):
 @dataclass(frozen=True)
 class Submit(Decision):
     """Write the intent (``status``) conditionally; only if that wins, re-check, then call."""
+
+
+@dataclass(frozen=True)
+class Plan(Decision):
+    """Resolve the suspended run's plan (read APIs only), then decide again with ``Planned``."""
 
 
 @dataclass(frozen=True)
@@ -291,12 +323,14 @@ def following(status: RunStatus) -> bool:
 def holds_cluster(status: RunStatus) -> bool:
     """Whether this run keeps later overlapping runs on its cluster waiting.
 
-    Every unfinished run does, except one waiting for its credentials (it may wait forever, and
-    a run that cannot start must not stop others). A finished run does while its operation may
-    still be running: ``Unknown``, or past its deadline with the operation not yet ended, until
-    a person acknowledges it.
+    Every unfinished run does, except one waiting for its credentials, its approval or its time
+    window (it may wait forever, and a run that cannot start must not stop others). A finished
+    run does while its operation may still be running: ``Unknown``, or past its deadline with the
+    operation not yet ended, until a person acknowledges it.
     """
     if not status.finished:
+        if status.phase is not None and status.phase.at_rest:
+            return False  # waiting for a person or a time: it may wait for ever
         return not (status.phase is Phase.PENDING and status.reason == Reason.CREDENTIALS_MISSING)
     if status.phase is Phase.UNKNOWN:
         return not _released(status)
@@ -310,15 +344,30 @@ def exclusive(status: RunStatus) -> bool:
     return status.finished and holds_cluster(status)
 
 
-def needs_attention(status: RunStatus, rerun_value: str | None, ack_value: str | None = None) -> bool:
-    """Whether an object needs a worker: unfinished, a re-run or acknowledgement asked, or followed."""
-    if not status.finished:
+def needs_attention(
+    status: RunStatus, rerun_value: str | None, ack_value: str | None = None, generation: int | None = None
+) -> bool:
+    """Whether an object needs a worker: unfinished, a re-run or acknowledgement asked, followed,
+    or a spec change (``suspend``) not yet observed."""
+    if not status.finished or _unobserved(status, generation):
         return True
     if rerun_value is not None and rerun_value != status.run_requested_at:
         return True
     if not holds_cluster(status):
         return False
     return following(status) or _ack_is_new(status, ack_value)
+
+
+def _unobserved(status: RunStatus, generation: int | None) -> bool:
+    """The spec changed (only ``suspend`` may) since the status was written: GitOps tools wait
+    for ``observedGeneration`` to catch up, so it must be written even when nothing else moves."""
+    observed = status.observed_generation
+    return (
+        generation is not None
+        and observed is not None
+        and status.phase is not None
+        and observed != generation
+    )
 
 
 def _released(status: RunStatus) -> bool:
@@ -349,6 +398,8 @@ def decide(ctx: Context, observation: Observation) -> Decision:
             return _polled(ctx, observation)
         case PollFailed():
             return _poll_failed(ctx, observation)
+        case Planned():
+            return _planned(ctx, observation)
     raise TypeError(f"not an observation: {observation!r}")  # pragma: no cover
 
 
@@ -362,10 +413,15 @@ def reject(ctx: Context, reason: str, message: str) -> Decision:
 def _look(ctx: Context) -> Decision:
     st = ctx.status
     if st.phase is None:
+        first = _new_run(ctx, run=1, history=st.history, reason=Reason.PENDING)
+        if first.phase is Phase.SUSPENDED:
+            return Wait(status=first, event=Event(Reason.AWAITING_APPROVAL, first.message or ""))
         return Wait(
-            status=_new_run(ctx, run=1, history=st.history, reason=Reason.PENDING),
-            event=Event(Reason.PENDING, "Accepted; waiting to submit RunApplicationAction"),
+            status=first, event=Event(Reason.PENDING, "Accepted; waiting to submit RunApplicationAction")
         )
+    if _unobserved(st, ctx.generation) and not (st.phase is Phase.SUBMITTING and not st.operation_id):
+        # Written as it is: the write records the new observedGeneration (kube.render).
+        return Wait(status=st.evolve(observed_generation=ctx.generation))
     if st.finished:
         if holds_cluster(st) and _ack_is_new(st, ctx.ack_value):
             return _acknowledge(ctx)
@@ -406,12 +462,146 @@ def _look(ctx: Context) -> Decision:
 
     if _past_deadline(ctx):
         return _deadline_exceeded(ctx)
+    if _window_closed(ctx):
+        return _window_expired(ctx)
+    if st.phase is Phase.SUSPENDED:
+        return _suspended(ctx)
+    if ctx.not_before is not None and ctx.now < ctx.not_before:
+        return _scheduled(ctx)
+    if st.phase is Phase.SCHEDULED:
+        opened = st.evolve(
+            phase=Phase.PENDING,
+            reason=Reason.PENDING,
+            stalled=False,
+            message=f"The window opened at {format_time(ctx.not_before or ctx.now)}; "
+            "waiting to submit RunApplicationAction",
+        )
+        return Wait(status=opened, event=Event(Reason.WINDOW_OPEN, opened.message or ""))
 
     # Pending or Queued: wait out a backoff, else check the gates.
-    not_before = parse_time(st.next_attempt_at)
-    if not_before is not None and ctx.now < not_before:
-        return Wait(after=_capped(ctx, _seconds(not_before - ctx.now)))
+    retry_at = parse_time(st.next_attempt_at)
+    if retry_at is not None and ctx.now < retry_at:
+        return Wait(after=_capped(ctx, _seconds(retry_at - ctx.now)))
     return Gate()
+
+
+def _suspended(ctx: Context) -> Decision:
+    """A run waiting for approval: have its plan, then wait for ``suspend: false``."""
+    st = ctx.status
+    run = st.run or 1
+    if not ctx.suspend:
+        approved = st.evolve(
+            phase=Phase.PENDING,
+            approved_at=format_time(ctx.now),
+            next_attempt_at=None,
+            reason=Reason.PENDING,
+            stalled=False,
+            message=f"Run {run} approved (spec.suspend: false); waiting to submit RunApplicationAction",
+        )
+        return Wait(status=approved, event=Event(Reason.APPROVED, approved.message or ""))
+    plan = st.plan if st.plan is not None and st.plan.run == run else None
+    retry_at = parse_time(st.next_attempt_at)
+    if plan is None or (plan.error and (retry_at is None or ctx.now >= retry_at)):
+        return Plan()
+    if retry_at is not None and ctx.now < retry_at:
+        return Wait(after=_resting(ctx, _seconds(retry_at - ctx.now)))
+    return Wait(after=_resting(ctx, ctx.policy.rest_recheck))
+
+
+def _planned(ctx: Context, planned: Planned) -> Decision:
+    st = ctx.status
+    if st.phase is not Phase.SUSPENDED or (st.run or 1) != planned.run or not ctx.suspend:
+        return Drop(why="the run is no longer suspended")
+    plan = planned.plan
+    window = _window_text(ctx)
+    if plan.error:
+        retry_at = ctx.now + timedelta(seconds=ctx.policy.plan_retry)
+        text = (
+            f"Suspended: waiting for approval (set spec.suspend: false); {summary(plan)}; "
+            f"trying again in {ctx.policy.plan_retry:.0f}s{window}"
+        )
+        unavailable = st.evolve(
+            plan=plan,
+            next_attempt_at=format_time(retry_at),
+            reason=Reason.PLAN_UNAVAILABLE,
+            stalled=False,
+            message=text,
+        )
+        changed = st.reason != Reason.PLAN_UNAVAILABLE or (st.plan and st.plan.error) != plan.error
+        event = Event(Reason.PLAN_UNAVAILABLE, summary(plan), "Warning") if changed else None
+        return Wait(after=_resting(ctx, ctx.policy.plan_retry), status=unavailable, event=event)
+    text = f"Suspended: waiting for approval (set spec.suspend: false). Plan: {summary(plan)}{window}"
+    ready = st.evolve(
+        plan=plan, next_attempt_at=None, reason=Reason.AWAITING_APPROVAL, stalled=False, message=text
+    )
+    return Wait(
+        after=_resting(ctx, ctx.policy.rest_recheck),
+        status=ready,
+        event=Event(Reason.PLANNED, f"Run {st.run or 1}: {summary(plan)}"),
+    )
+
+
+def _scheduled(ctx: Context) -> Decision:
+    """Before ``notBefore``: wait for it at rest (holding no queue place), then look again."""
+    st = ctx.status
+    assert ctx.not_before is not None
+    text = f"Waiting for the window: the run starts at notBefore {format_time(ctx.not_before)}"
+    if ctx.not_after is not None:
+        text += f" and no later than notAfter {format_time(ctx.not_after)}"
+    scheduled = st.evolve(
+        phase=Phase.SCHEDULED,
+        waiting_for=None,
+        next_attempt_at=None,
+        reason=Reason.WAITING_FOR_WINDOW,
+        stalled=False,
+        message=text,
+    )
+    moved = scheduled != st
+    return Wait(
+        after=_seconds(ctx.not_before - ctx.now),
+        status=scheduled if moved else None,
+        event=Event(Reason.WAITING_FOR_WINDOW, text) if moved else None,
+    )
+
+
+def _window_closed(ctx: Context) -> bool:
+    return ctx.not_after is not None and ctx.now >= ctx.not_after
+
+
+def window_problem(ctx: Context) -> str | None:
+    """Why a call must not go out now (the run's time window), or None: the runner asks it again
+    between the intent write and the call."""
+    if _window_closed(ctx):
+        assert ctx.not_after is not None
+        return f"the window closed at notAfter {format_time(ctx.not_after)}"
+    if ctx.not_before is not None and ctx.now < ctx.not_before:
+        return f"the window opens at notBefore {format_time(ctx.not_before)}"
+    return None
+
+
+def _window_expired(ctx: Context) -> Decision:
+    assert ctx.not_after is not None
+    text = (
+        f"The run did not start before notAfter {format_time(ctx.not_after)}; nothing was sent to "
+        "EMR. To run the action, create a new ServiceAction with a later window"
+    )
+    return _failed(ctx, Reason.WINDOW_EXPIRED, text, ctx.status.last_error)
+
+
+def _window_text(ctx: Context) -> str:
+    parts = []
+    if ctx.not_before is not None:
+        parts.append(f"not before {format_time(ctx.not_before)}")
+    if ctx.not_after is not None:
+        parts.append(f"not after {format_time(ctx.not_after)}")
+    return f"; window: {', '.join(parts)}" if parts else ""
+
+
+def _resting(ctx: Context, after: float) -> float:
+    """``after``, but no later than ``notAfter`` (so we wake up to end an unstarted run)."""
+    if ctx.not_after is None:
+        return after
+    return max(0.0, min(after, _seconds(ctx.not_after - ctx.now)))
 
 
 def _gates(ctx: Context, gates: Gates) -> Decision:
@@ -420,6 +610,8 @@ def _gates(ctx: Context, gates: Gates) -> Decision:
         return Drop(why=f"gates checked in phase {st.phase}")
     if _past_deadline(ctx):  # the gates (and the token wait after them) took us past it
         return _deadline_exceeded(ctx)
+    if _window_closed(ctx):
+        return _window_expired(ctx)
     if gates.credentials_problem:
         # Checked before the queue: a run that cannot start does not hold anyone's place.
         pending = st.evolve(
@@ -811,8 +1003,14 @@ def _acknowledge(ctx: Context) -> Decision:
 
 
 def _new_run(ctx: Context, *, run: int, history: tuple[HistoryEntry, ...] | None, reason: str) -> RunStatus:
+    if ctx.suspend:
+        # A plan first: no call until a person sets spec.suspend: false.
+        phase, reason = Phase.SUSPENDED, Reason.AWAITING_APPROVAL
+        message = f"Run {run} accepted suspended (spec.suspend: true); resolving its plan"
+    else:
+        phase, message = Phase.PENDING, f"Run {run} accepted; waiting to submit RunApplicationAction"
     return RunStatus(
-        phase=Phase.PENDING,
+        phase=phase,
         run=run,
         run_requested_at=ctx.rerun_value,
         # Microseconds: the per-cluster queue orders re-runs accepted within the same second by it.
@@ -822,7 +1020,7 @@ def _new_run(ctx: Context, *, run: int, history: tuple[HistoryEntry, ...] | None
         acknowledged_at=ctx.ack_value,
         history=history,
         reason=reason,
-        message=f"Run {run} accepted; waiting to submit RunApplicationAction",
+        message=message,
         conditions=ctx.status.conditions,
     )
 
@@ -832,9 +1030,14 @@ def _submitted_at(ctx: Context) -> datetime:
 
 
 def _deadline(ctx: Context) -> datetime | None:
-    if ctx.deadline_seconds is None:
+    """When ``activeDeadlineSeconds`` runs out: counted from the latest of the run's acceptance,
+    its approval and ``notBefore`` (a run may not start before them), never while suspended."""
+    if ctx.deadline_seconds is None or ctx.status.phase is Phase.SUSPENDED:
         return None
     start = parse_time(ctx.status.start_time) or ctx.created_at
+    for later in (parse_time(ctx.status.approved_at), ctx.not_before):
+        if later is not None and later > start:
+            start = later
     return start + timedelta(seconds=ctx.deadline_seconds)
 
 

@@ -26,6 +26,7 @@ class InstanceState:
     component: str
     node_id: str
     state: str | None
+    node_name: str | None = None
 
 
 def trackable(action: ActionName) -> bool:

@@ -50,12 +50,13 @@ from emrops.acs.codes import Classification
 from emrops.api.constants import ACKNOWLEDGED_AT, RUN_REQUESTED_AT
 from emrops.api.reasons import Reason
 from emrops.api.spec import ServiceActionSpec
-from emrops.api.status import Phase, ProgressStatus, RunStatus, parse_time
+from emrops.api.status import Phase, PlanStatus, ProgressStatus, RunStatus, format_time, parse_time
 from emrops.api.targets import targets_of
-from emrops.controller import credentials, machine, queue
+from emrops.controller import credentials, machine, queue, tenancy
 from emrops.controller.calls import call_error, naming_credentials
 from emrops.controller.kube import Body, Conflict, Gone, ObjectStore, SecretUnreadable, write_status
 from emrops.controller.metrics import Metrics
+from emrops.controller.plan import build_plan
 from emrops.controller.progress import InstanceState, ProgressTracker, trackable
 from emrops.controller.ratelimit import RateLimiter
 from emrops.emr.credentials import CredentialsProvider
@@ -65,6 +66,8 @@ from emrops.emr.models import (
     GetOperationRequest,
     GetOperationResponse,
     ListComponentInstancesRequest,
+    ListNodesRequest,
+    Node,
     OperationState,
     RunApplicationActionRequest,
     RunApplicationActionResponse,
@@ -89,6 +92,10 @@ class EmrApi(Protocol):
     def iter_component_instances(
         self, request: ListComponentInstancesRequest, *, credentials: CredentialsProvider
     ) -> AsyncIterator[ComponentInstance]: ...
+
+    def iter_nodes(
+        self, request: ListNodesRequest, *, credentials: CredentialsProvider
+    ) -> AsyncIterator[Node]: ...
 
 
 EmitFn = Callable[[Body, machine.Event], None]
@@ -134,6 +141,16 @@ class Services:
     settle_max: float = 15.0
     clock: Callable[[], datetime] = _utc_now
     rng: Callable[[], float] = random.random
+    #: The tenancy policy in force, asked before every step of a run not yet submitted (the
+    #: operator's is ``tenancy_file.PolicyFile.current``). The default lends the operator's
+    #: identity to no namespace.
+    tenancy_policy: Callable[[], tenancy.TenancyPolicy] = lambda: tenancy.CLOSED
+
+
+#: Phases of a run that has not called RunApplicationAction (yet): the tenancy policy may refuse it.
+_UNSUBMITTED = frozenset({Phase.PENDING, Phase.QUEUED, Phase.SUSPENDED, Phase.SCHEDULED})
+#: Phases whose waits a change on the cluster (or of the object's own spec) cuts short.
+_WAKEABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.SUSPENDED, Phase.SCHEDULED})
 
 
 def _meta(body: Body) -> Mapping[str, Any]:
@@ -152,11 +169,18 @@ def _annotation(body: Body, key: str) -> str | None:
 
 
 def needs_worker(body: Body) -> bool:
+    generation = _meta(body).get("generation")
     return machine.needs_attention(
         RunStatus.from_dict(body.get("status")),
         _annotation(body, RUN_REQUESTED_AT),
         _annotation(body, ACKNOWLEDGED_AT),
+        generation if isinstance(generation, int) else None,
     )
+
+
+def _spec_time(spec: Mapping[str, Any], key: str) -> datetime | None:
+    value = spec.get(key)
+    return parse_time(value) if isinstance(value, str) else None
 
 
 def _version(body: Body) -> int | None:
@@ -218,7 +242,10 @@ class Worker:
     def update(self, body: Body) -> None:
         self._seen_at = asyncio.get_running_loop().time()
         if _newer(body, self.body):
+            spec_changed = _meta(body).get("generation") != _meta(self.body).get("generation")
             self.body = body
+            if spec_changed:
+                self.wake()  # e.g. spec.suspend set false: the approval is acted on at once
 
     def wake(self) -> None:
         if self.wakeable:
@@ -253,7 +280,8 @@ class Worker:
     def _context(self, basis: Body) -> machine.Context:
         meta = _meta(basis)
         now = self.services.clock()
-        deadline = (basis.get("spec") or {}).get("activeDeadlineSeconds")
+        spec = basis.get("spec") or {}
+        deadline = spec.get("activeDeadlineSeconds")
         return machine.Context(
             status=RunStatus.from_dict(basis.get("status")),
             now=now,
@@ -265,6 +293,9 @@ class Worker:
             jitter=self.services.rng(),
             poll_interval=self.poll_interval,
             policy=self.services.policy,
+            suspend=spec.get("suspend") is True,
+            not_before=_spec_time(spec, "notBefore"),
+            not_after=_spec_time(spec, "notAfter"),
         )
 
     async def _step(self) -> bool:
@@ -274,6 +305,9 @@ class Worker:
         basis = self.body
         if self._uncalled is not None and await self._withdraw_uncalled(basis):
             return False
+        refused = self._refused(basis)
+        if refused is not None:
+            return await self._apply(refused, basis)
         decision = machine.decide(self._context(basis), machine.Look())
         if isinstance(decision, machine.Gate):
             if self.settled is not None and not self.settled.is_set():
@@ -289,6 +323,9 @@ class Worker:
             case machine.Poll():
                 await self._poll()
                 return False
+            case machine.Plan():
+                await self._plan()
+                return False
             case machine.Finish() | machine.Stall():
                 return await self._apply(decision, basis)
             case machine.Wait():
@@ -297,6 +334,28 @@ class Worker:
                 return False
         logger.debug("%s: %s", self.ref, decision)
         return False
+
+    def _refused(self, basis: Body) -> machine.Decision | None:
+        """Failed, before any EMR call, for a run the tenancy policy does not allow (else None).
+
+        Asked at every step of a run not yet submitted, so neither its plan, nor its Secret, nor
+        the intent write come first, and a revocation stops runs still waiting. A run already
+        submitted is followed to its end (GetOperation only): its operation runs whatever we do.
+        """
+        if RunStatus.from_dict(basis.get("status")).phase not in _UNSUBMITTED:
+            return None
+        spec = basis.get("spec") or {}
+        found = tenancy.refusal(
+            self.services.tenancy_policy(),
+            str(_meta(basis).get("namespace", "")),
+            str(spec.get("regionId", "")),
+            str(spec.get("clusterId", "")),
+            secret=spec.get("credentialsSecretRef") is not None,
+        )
+        if found is None:
+            return None
+        reason = Reason.TENANCY_POLICY_INVALID if found.invalid else Reason.TENANCY_DENIED
+        return machine.reject(self._context(basis), reason, found.message)
 
     async def _withdraw_uncalled(self, basis: Body) -> bool:
         """Take back an intent of ours that no call followed (its write's answer was lost, say).
@@ -334,7 +393,7 @@ class Worker:
         if decision.poll_interval is not None:
             self.poll_interval = decision.poll_interval
         phase = RunStatus.from_dict(self.body.get("status")).phase
-        wakeable = not isinstance(decision, machine.Retry) and phase in (Phase.PENDING, Phase.QUEUED)
+        wakeable = not isinstance(decision, machine.Retry) and phase in _WAKEABLE
         await self._sleep(decision.after, wakeable=wakeable)
 
     async def _sleep(self, seconds: float, *, wakeable: bool) -> None:
@@ -546,6 +605,9 @@ class Worker:
             blocked = await self._recheck(self._written, run, attempt)
             if blocked is None and self.draining.is_set():
                 blocked = machine.Blocked(run, attempt, why="the operator is shutting down")
+            outside = machine.window_problem(self._context(self._written))
+            if blocked is None and outside is not None:
+                blocked = machine.Blocked(run, attempt, why=outside)  # the next look ends the run
             if blocked is None and asyncio.get_running_loop().time() - started > self.services.intent_budget:
                 # Another replica may soon take this intent for a lost call and mark it Unknown
                 # (after the in-flight grace); a call now could land after that. Try again instead.
@@ -635,16 +697,7 @@ class Worker:
             return None
         if self.tracker is None:
             self.tracker = ProgressTracker(spec.action_name, targets_of(spec.component_instance_selector))
-        targets = self.tracker.targets
-        apps = sorted({t.application for t in targets if t.application})
-        components = sorted({t.component for t in targets if t.component})
-        request = ListComponentInstancesRequest(
-            region_id=spec.region_id,
-            cluster_id=spec.cluster_id,
-            application_names=apps or None,
-            component_names=components if components and all(t.component for t in targets) else None,
-            max_results=100,
-        )
+        request = _instances_request(spec)
 
         async def listing() -> list[InstanceState]:
             return [
@@ -657,6 +710,65 @@ class Worker:
             logger.debug("%s: no progress this time: %s", self.ref, result.code)
             return None
         return self.tracker.observe(result)
+
+    async def _plan(self) -> None:
+        """Resolve the suspended run's plan from ListComponentInstances and ListNodes (no action)."""
+        status = RunStatus.from_dict(self.body.get("status"))
+        run = status.run or 1
+        now = self.services.clock()
+        try:
+            spec = ServiceActionSpec.from_body(self.body)
+            creds = await self._credentials()
+        except pydantic.ValidationError as exc:
+            await self._record_and_wait(machine.Planned(run, PlanStatus(run=run, error=_first_error(exc))))
+            return
+        except (SecretUnreadable, CredentialsError) as exc:
+            self.creds = None
+            await self._record_and_wait(machine.Planned(run, PlanStatus(run=run, error=str(exc))))
+            return
+        request = _instances_request(spec)
+        nodes_request = ListNodesRequest(
+            region_id=spec.region_id, cluster_id=spec.cluster_id, max_results=100
+        )
+
+        async def instances() -> list[InstanceState]:
+            return [
+                InstanceState(
+                    i.application_name, i.component_name, i.node_id, i.component_instance_state, i.node_name
+                )
+                async for i in self.services.emr.iter_component_instances(request, credentials=creds.provider)
+            ]
+
+        async def nodes() -> dict[str, str | None]:
+            return {
+                n.node_id: n.node_state
+                async for n in self.services.emr.iter_nodes(nodes_request, credentials=creds.provider)
+            }
+
+        listed = await self._call("ListComponentInstances", instances)
+        states = await self._call("ListNodes", nodes) if not isinstance(listed, machine.CallError) else listed
+        plan: PlanStatus
+        if isinstance(listed, machine.CallError) or isinstance(states, machine.CallError):
+            error = listed if isinstance(listed, machine.CallError) else states
+            assert isinstance(error, machine.CallError)
+            plan = PlanStatus(run=run, resolved_at=format_time(now), error=f"{error.code}: {error.message}")
+        else:
+            plan = build_plan(spec, listed, states, run=run, now=now)
+        await self._record_and_wait(machine.Planned(run, plan))
+
+
+def _instances_request(spec: ServiceActionSpec) -> ListComponentInstancesRequest:
+    """One listing that covers every instance the spec targets (filtered further by the caller)."""
+    targets = targets_of(spec.component_instance_selector)
+    apps = sorted({t.application for t in targets if t.application})
+    components = sorted({t.component for t in targets if t.component})
+    return ListComponentInstancesRequest(
+        region_id=spec.region_id,
+        cluster_id=spec.cluster_id,
+        application_names=apps or None,
+        component_names=components if components and all(t.component for t in targets) else None,
+        max_results=100,
+    )
 
 
 def _from_ms(value: int | None) -> datetime | None:

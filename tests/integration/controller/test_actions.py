@@ -85,7 +85,10 @@ def load_examples() -> list[dict[str, Any]]:
     return found
 
 
-EXAMPLE_DOCS = load_examples()
+#: Examples that wait for a person (spec.suspend) or a time (notBefore/notAfter) never reach
+#: Succeeded on their own: test_suspend_window.py runs those, approving them and moving windows.
+GATED = ("suspend", "notBefore", "notAfter")
+EXAMPLE_DOCS = [d for d in load_examples() if not any(key in d["spec"] for key in GATED)]
 
 
 def example_object(doc: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from emrops.emr.models import (
     GetOperationRequest,
     GetOperationResponse,
     ListComponentInstancesRequest,
+    ListNodesRequest,
+    Node,
     Operation,
     OperationState,
     RunApplicationActionRequest,
@@ -64,6 +66,15 @@ class FakeStore:
         """``kubectl annotate --overwrite``: a metadata change, a new resourceVersion, a MODIFIED event."""
         obj = self.objects[name]
         obj["metadata"].setdefault("annotations", {})[key] = value
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        self._notify("MODIFIED", obj)
+
+    def set_spec(self, name: str, key: str, value: Any) -> None:
+        """``kubectl patch`` of one spec field: a new generation and resourceVersion, a MODIFIED event."""
+        obj = self.objects[name]
+        obj["spec"][key] = value
+        obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         self._notify("MODIFIED", obj)
@@ -135,6 +146,7 @@ class FakeEmr:
         self.done: set[str] = set()
         #: The most operations IN_PROGRESS at once (for the one-at-a-time checks).
         self.most_running = 0
+        self.node_listings = 0
 
     def running(self) -> set[str]:
         return set(self.operations) - self.done
@@ -179,6 +191,13 @@ class FakeEmr:
                 node_id=node,
                 component_instance_state="STARTED",
             )
+
+    async def iter_nodes(
+        self, request: ListNodesRequest, *, credentials: CredentialsProvider
+    ) -> AsyncIterator[Node]:
+        self.node_listings += 1
+        yield Node(node_id="i-1", node_name="core1-1", node_state="Running")
+        yield Node(node_id="i-2", node_name="core1-2", node_state="Stopped")
 
 
 def service_action(name: str = "sa", secret: str | None = "creds") -> dict[str, Any]:  # noqa: S107 - a Secret name

@@ -23,7 +23,7 @@ class Case:
 
     name: str
     obj: dict[str, Any]
-    argocd: str  # Healthy | Progressing | Degraded
+    argocd: str  # Healthy | Progressing | Degraded | Suspended
     cel: str  # Flux with deploy/flux's healthCheckExprs: Current | InProgress | Failed | Unknown
     kstatus: str  # Flux healthChecks without expressions (plain kstatus): Current | InProgress | Failed
     message: str | None = None  # a substring the Argo CD message must contain
@@ -59,6 +59,9 @@ def cases() -> list[Case]:
     human = "EMR needs a person: node core1-3 did not come back (NodeFailure)"
     failed = "NotAuthorized: You do not have permission to perform this action."
     unknown = "The outcome of RunApplicationAction is unknown (InternalError); check the EMR console"
+    suspended = "Suspended: waiting for approval (set spec.suspend: false). Plan: 4 instances in 2 batches"
+    scheduled = "Waiting for the window: the run starts at notBefore 2026-01-03T02:00:00Z"
+    expired = "The run did not start before notAfter 2026-01-03T04:00:00Z; nothing was sent to EMR"
     stale = rendered(Phase.SUCCEEDED, "done")
     unobserved = {k: v for k, v in rendered(Phase.SUCCEEDED, "done").items() if k != "observedGeneration"}
     in_progress = ("Progressing", "InProgress", "InProgress")
@@ -107,6 +110,32 @@ def cases() -> list[Case]:
             "Failed",
             "Failed",
             unknown,
+        ),
+        # At rest on purpose: Argo CD's Suspended; Current for the CEL expressions (Flux does not
+        # wait for a person or a clock); plain kstatus reads Ready=False as in progress.
+        Case(
+            "Suspended",
+            service_action(rendered(Phase.SUSPENDED, suspended)),
+            "Suspended",
+            "Current",
+            "InProgress",
+            suspended,
+        ),
+        Case(
+            "Scheduled",
+            service_action(rendered(Phase.SCHEDULED, scheduled)),
+            "Suspended",
+            "Current",
+            "InProgress",
+            scheduled,
+        ),
+        Case(
+            "Failed, WindowExpired",
+            service_action(rendered(Phase.FAILED, expired, reason="WindowExpired")),
+            "Degraded",
+            "Failed",
+            "Failed",
+            expired,
         ),
         # The user changed something that bumps the generation; emrops has not looked yet.
         Case("stale observedGeneration", service_action(stale, generation=2), *in_progress),

@@ -55,9 +55,10 @@ def test_health(lua: Runtime, case: Case) -> None:
         assert case.message in hs["message"]
 
 
-def test_health_never_reports_suspended_or_missing(lua: Runtime) -> None:
-    seen = {lua.health(HEALTH, c.obj)["status"] for c in cases()}
-    assert seen == {"Healthy", "Progressing", "Degraded"}
+def test_health_reports_suspended_only_at_rest_and_never_missing(lua: Runtime) -> None:
+    seen = {c.name: lua.health(HEALTH, c.obj)["status"] for c in cases()}
+    assert set(seen.values()) == {"Healthy", "Progressing", "Degraded", "Suspended"}
+    assert {name for name, health in seen.items() if health == "Suspended"} == {"Suspended", "Scheduled"}
 
 
 def test_stalled_condition_wins_over_a_stale_ready_phase(lua: Runtime) -> None:
