@@ -275,13 +275,62 @@ class OperatorProcess:
         self.stop()
 
 
+@dataclass
+class KopfFloorProcess:
+    """``bench/kopf_floor.py`` as a subprocess: a no-op kopf operator with emrops' kopf settings."""
+
+    workdir: Path
+    kubeconfig: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> KopfFloorProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        ready = self.workdir / "kopf-floor-ready"
+        ready.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("EMROPS_", "ALIBABA_CLOUD_"))}
+        env.update(KUBECONFIG=self.kubeconfig, PYTHONUNBUFFERED="1")
+        with (self.workdir / "kopf-floor.log").open("wb") as log:
+            self.proc = subprocess.Popen(
+                [PYTHON, str(REPO / "bench" / "kopf_floor.py"), "--ready-file", str(ready)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
+
+        def _ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"the kopf floor exited with {self.proc.returncode}")
+            return ready.exists()
+
+        wait_for(_ready, timeout=60, interval=0.1, what="the kopf floor's startup")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
 @dataclass(frozen=True)
 class ProcSample:
-    """One reading of /proc for a pid: resident memory and total CPU time."""
+    """One reading of /proc for a pid: resident memory, total CPU time, open file descriptors."""
 
     rss_bytes: int
     cpu_seconds: float
     at: float
+    open_fds: int = 0
 
 
 def sample_proc(pid: int) -> ProcSample:
@@ -294,7 +343,11 @@ def sample_proc(pid: int) -> ProcSample:
     fields = stat[stat.rindex(")") + 2 :].split()
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
-    return ProcSample(rss_bytes=rss, cpu_seconds=cpu, at=time.monotonic())
+    try:
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        fds = 0
+    return ProcSample(rss_bytes=rss, cpu_seconds=cpu, at=time.monotonic(), open_fds=fds)
 
 
 # --------------------------------------------------------------------------------------------

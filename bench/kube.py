@@ -177,6 +177,8 @@ class Track:
 
     added: float | None = None
     operation_id_at: float | None = None
+    #: MODIFIED events (writes) up to and including the one that carried the operationId.
+    writes_to_operation_id: int | None = None
     phase_at: dict[str, float] = field(default_factory=dict)
     modified: int = 0
     status_changes: int = 0
@@ -258,6 +260,7 @@ class Recorder:
         status = obj.get("status") or {}
         if status.get("operationId") and track.operation_id_at is None:
             track.operation_id_at = now
+            track.writes_to_operation_id = track.modified
         phase = status.get("phase")
         if phase and phase not in track.phase_at:
             track.phase_at[phase] = now

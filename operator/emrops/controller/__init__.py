@@ -9,6 +9,9 @@ docs/design.md describes how these fit together; in short:
   writes (``kube.write_status``, the one status writer), EMR calls (``emrops.emr``) and Events.
 - ``kube``: reads of ServiceActions and Secrets, and that status writer; ``credentials``: which
   credentials a worker signs with.
+- ``apiserver``: the operator's own httpx client to the apiserver (kopf's credentials, one
+  bounded pool); ``events``: Kubernetes Events as client-go's recorder posts them; ``login``:
+  kopf's credentials, its bounded session and its settings.
 - ``app``: the runtime the handlers share (clients, limiter, metrics, supervisor).
 - ``handlers``: the only module that registers kopf handlers; each handler is a few lines.
 - ``leader``, ``health``, ``metrics``: Lease leader election, /healthz and /readyz, Prometheus.

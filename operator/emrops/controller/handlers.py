@@ -33,7 +33,7 @@ from emrops.api.constants import GROUP, PLURAL, VERSION
 from emrops.controller.app import Runtime
 from emrops.controller.kube import trimmed
 from emrops.controller.labels import LabelRequirement, parse_label_selector
-from emrops.controller.login import connection_info, kopf_session, watch_streams
+from emrops.controller.login import configure_kopf, connection_info, kopf_session, watch_streams
 from emrops.controller.settings import Settings
 
 logger = logging.getLogger("emrops.controller")
@@ -97,34 +97,3 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         memo.runtime.supervisor.observe(event.get("type"), trimmed(body))
 
     return registry
-
-
-def configure_kopf(settings: kopf.OperatorSettings, config: Settings) -> None:
-    # No CRD or namespace listing: the RBAC stays minimal and the namespaces are given explicitly.
-    settings.scanning.disabled = True
-    # Ask the apiserver to end each watch after 5 minutes and give up on a silent one a bit later,
-    # so a half-dead connection (no events, no error) is replaced instead of hanging forever.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
-    settings.watching.connect_timeout = 30
-    settings.networking.request_timeout = 60
-    settings.networking.connect_timeout = 30
-    # kopf keeps one worker task per object alive this long after each event, waiting for more.
-    # Our handler only hands the event to the supervisor (microseconds), so the default 5 s kept
-    # a task, a queue and the object's last body for every object touched in the last 5 s: 142 MiB
-    # peak over 5,000 finished objects at start, 57 MiB with 0.2 s.
-    settings.queueing.idle_timeout = 0.2
-    # The initial listing in pages of 500 instead of one response holding every object: parsing
-    # 5,000 objects at once is the startup's memory peak (the apiserver's too).
-    settings.watching.chunk_size = 500
-    # No kopf Events at all: ours go through ``controller.events`` (aggregated, rate-limited,
-    # bounded). kopf's poster would turn its per-object log lines into Events, one worker per
-    # object over an unbounded queue; ``posting.level`` does not filter ``kopf.event`` calls,
-    # only this switch stops the poster.
-    settings.posting.enabled = False
-    if config.watch.peering:
-        settings.peering.name = config.watch.peering
-        settings.peering.priority = config.watch.priority
-        settings.peering.standalone = False
-    else:
-        settings.peering.standalone = True

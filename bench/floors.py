@@ -1,0 +1,79 @@
+"""The apiserver write floor: the burst's apiserver writes made by a bare async client, nothing else.
+
+emrops cannot submit a burst faster than the apiserver takes its writes: each ServiceAction is
+created (by the load generator) and then written by the operator a few times before its
+``status.operationId`` is visible (``Pending``, the ``Submitting`` intent, ``Running``). This
+makes the same requests with no operator, no watch and no EMR: per object, the create and then
+``writes`` conditional merge patches of ``/status`` (each carrying the resourceVersion the last
+answer returned, as emrops writes them), ``concurrency`` objects at a time (the load generator's
+create concurrency). Its wall time is the floor ``bench/run.py`` divides the burst's time by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench.kube import Kube
+
+#: Status bodies in the order emrops writes them, about the size of emrops' (three conditions).
+_PHASES = ("Pending", "Submitting", "Running", "Succeeded")
+
+
+def _status(step: int) -> dict[str, Any]:
+    phase = _PHASES[step % len(_PHASES)]
+    conditions = [
+        {
+            "type": kind,
+            "status": "True" if (kind == "Ready") == (phase == "Succeeded") else "False",
+            "reason": phase,
+            "message": f"{phase} (floor write {step + 1})",
+            "observedGeneration": 1,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+        for kind in ("Ready", "Reconciling", "Stalled")
+    ]
+    status: dict[str, Any] = {"phase": phase, "observedGeneration": 1, "conditions": conditions}
+    if phase in ("Running", "Succeeded"):
+        status["operationId"] = f"op-floor-{step}"
+    return status
+
+
+async def apiserver_write_floor(
+    kube: Kube,
+    namespace: str,
+    manifests: Sequence[Mapping[str, Any]],
+    *,
+    writes: int,
+    concurrency: int = 32,
+) -> dict[str, Any]:
+    """Create every manifest and write its status ``writes`` times; how long it all took."""
+    await kube.ensure_namespace(namespace)
+    pending: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
+    for manifest in manifests:
+        pending.put_nowait(manifest)
+
+    async def chain() -> None:
+        while not pending.empty():
+            manifest = pending.get_nowait()
+            name = manifest["metadata"]["name"]
+            created = await kube.create(namespace, manifest)
+            version = created["metadata"]["resourceVersion"]
+            for step in range(writes):
+                patch = {"metadata": {"resourceVersion": version}, "status": _status(step)}
+                written = await kube.patch_status(namespace, name, patch)
+                version = written["metadata"]["resourceVersion"]
+
+    began = time.monotonic()
+    await asyncio.gather(*(chain() for _ in range(concurrency)))
+    seconds = time.monotonic() - began
+    await kube.delete_all(namespace)
+    return {
+        "objects": len(manifests),
+        "status_writes_per_object": writes,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 2),
+        "requests_per_second": round(len(manifests) * (1 + writes) / seconds, 1),
+    }
