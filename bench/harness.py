@@ -161,8 +161,30 @@ class EmulatorProcess:
 # --------------------------------------------------------------------------------------------
 
 
+class _Child:
+    """A child process in ``self.proc``: its pid, and a SIGTERM stop (SIGKILL after 20 s)."""
+
+    proc: subprocess.Popen[bytes] | None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 @dataclass
-class OperatorProcess:
+class OperatorProcess(_Child):
     """``emrops run`` as a subprocess with JSON logs in ``workdir``; metrics and health on free ports."""
 
     workdir: Path
@@ -211,11 +233,6 @@ class OperatorProcess:
         self.wait_ready()
         return self
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -237,17 +254,6 @@ class OperatorProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
     def restart(self) -> None:
         self.stop()
@@ -276,7 +282,7 @@ class OperatorProcess:
 
 
 @dataclass
-class KopfFloorProcess:
+class KopfFloorProcess(_Child):
     """``bench/kopf_floor.py`` as a subprocess: a no-op kopf operator with emrops' kopf settings."""
 
     workdir: Path
@@ -306,21 +312,6 @@ class KopfFloorProcess:
 
         wait_for(_ready, timeout=60, interval=0.1, what="the kopf floor's startup")
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 @dataclass(frozen=True)
