@@ -115,9 +115,10 @@ e2e: venv
 	@hack/node.sh >/dev/null && hack/image.sh >/dev/null && $(WITH_CONTROL_PLANE) \
 		&& export EMROPS_REQUIRE_CONTROL_PLANE=1 && $(BIN)/pytest -m e2e tests/e2e -s $(PYTEST_ARGS)
 
+# `make bench QUICK=1`: small counts, under 3 minutes; BENCH_ARGS passes anything else to bench/run.py.
 .PHONY: bench
 bench: venv
-	@if [ -f bench/run.py ]; then $(WITH_CONTROL_PLANE) && $(BIN)/python bench/run.py; \
+	@if [ -f bench/run.py ]; then $(WITH_CONTROL_PLANE) && $(BIN)/python bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS); \
 	else echo "make bench: not yet implemented" >&2; exit 1; fi
 
 # The suites read EMROPS_SOAK=1 and use larger counts (bench/fixtures.py).
