@@ -8,9 +8,10 @@ per-cluster queue lives in the ``Supervisor``, fed by the same watch events as t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emrops.controller import machine
+from emrops.controller import machine, tenancy
 from emrops.controller.apiserver import ApiClient, Login
 from emrops.controller.backoff import Backoff
 from emrops.controller.events import EventRecorder
@@ -19,6 +20,7 @@ from emrops.controller.metrics import Metrics
 from emrops.controller.ratelimit import RateLimiter
 from emrops.controller.runner import Services, Supervisor
 from emrops.controller.settings import Settings
+from emrops.controller.tenancy_file import PolicyFile
 from emrops.emr.client import EmrClient
 from emrops.emr.credentials import DefaultChainCredentials
 
@@ -43,6 +45,14 @@ def policy_of(settings: Settings) -> machine.Policy:
         bounded_attempts=settings.retry.bounded_attempts,
         submit_grace=settings.emr.call_timeout + SUBMIT_GRACE_MARGIN,
     )
+
+
+def tenancy_policy_of(settings: Settings) -> Callable[[], tenancy.TenancyPolicy]:
+    """The policy file, read again when it changes; without one, the closed default."""
+    if settings.tenancy.policy_file is None:
+        logger.info("no tenancy policy: the operator's own identity serves no namespace (docs/security.md)")
+        return lambda: tenancy.CLOSED
+    return PolicyFile(settings.tenancy.policy_file).current
 
 
 @dataclass
@@ -83,6 +93,7 @@ class Runtime:
             # What the in-flight grace leaves once the call's own timeout is taken out, less a
             # margin for clock skew between replicas (they compare our submittedAt to their clock).
             intent_budget=SUBMIT_GRACE_MARGIN - CALL_TIMEOUT_MARGIN - CLOCK_SKEW_MARGIN,
+            tenancy_policy=tenancy_policy_of(settings),
         )
         return cls(settings, api, emr, metrics, events, Supervisor(services))
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast
 
 from emrops.controller.labels import parse_label_selector
+from emrops.controller.tenancy import PolicyInvalid
+from emrops.controller.tenancy_file import load as load_policy
 from emrops.emr.endpoints import parse_endpoint_override
 
 
@@ -100,6 +102,13 @@ class ShutdownSettings:
 
 
 @dataclass(frozen=True)
+class TenancySettings:
+    #: The tenancy policy file (docs/security.md); None: the operator's own identity serves no
+    #: namespace and Secret credentials are not restricted (``tenancy.CLOSED``).
+    policy_file: str | None = None
+
+
+@dataclass(frozen=True)
 class LogSettings:
     format: Literal["text", "json"] = "text"
     level: str = "INFO"
@@ -116,6 +125,7 @@ class Settings:
     shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
     leader: LeaderSettings = field(default_factory=LeaderSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    tenancy: TenancySettings = field(default_factory=TenancySettings)
 
 
 # --- flags ------------------------------------------------------------------------------------
@@ -207,6 +217,13 @@ OPTIONS = (
         "EMROPS_LEADER_ELECT_RETRY_PERIOD",
         "seconds between attempts to take or renew the lease (2)",
         "S",
+    ),
+    _Option(
+        "--tenancy-policy",
+        "EMROPS_TENANCY_POLICY",
+        "the tenancy policy file: which namespaces may use the operator's identity, and on which "
+        "clusters (default: none may); read again when it changes",
+        "FILE",
     ),
     _Option("--peering", "EMROPS_PEERING", "kopf peering name for HA (default: standalone)", "NAME"),
     _Option("--priority", "EMROPS_PRIORITY", "kopf peering priority (default 0)", "N"),
@@ -334,8 +351,19 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
             f"must hold (a leader must give up before a standby may take over), got {leader.retry_period:g}, "
             f"{leader.renew_deadline:g} and {leader.lease_duration:g}"
         )
+    policy_file, policy_source = _raw(args, env, "tenancy_policy")
+    if policy_file is not None:
+        # Checked now so that a broken policy stops the operator at start, naming the problem,
+        # instead of refusing every ServiceAction later.
+        try:
+            load_policy(policy_file)
+        except (OSError, UnicodeDecodeError, PolicyInvalid) as exc:
+            raise SettingsError(
+                f"{policy_source}: the tenancy policy {policy_file} cannot be read: {exc}"
+            ) from None
     return Settings(
         leader=leader,
+        tenancy=TenancySettings(policy_file=policy_file),
         watch=WatchSettings(
             namespaces=namespaces,
             label_selector=selector,
