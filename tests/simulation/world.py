@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from emrops.controller import machine
+from emrops.controller import machine, tenancy
 from emrops.controller.apiserver import ApiError
 from emrops.controller.app import policy_of
 from emrops.controller.metrics import Metrics
@@ -78,6 +78,13 @@ CONTROLLER_LOGGER = "emrops.controller"
 
 class SeedFailed(AssertionError):
     pass
+
+
+#: The simulation's objects use the operator's identity on any cluster: the tenancy policy is
+#: tested on its own (tests/unit/controller, tests/integration/controller/test_tenancy.py).
+OPEN_TENANCY = tenancy.parse(
+    "operatorIdentity: [{namespace: '*', regions: ['*'], clusters: ['*']}]", "the simulation"
+)
 
 
 @dataclass
@@ -162,6 +169,7 @@ class Incarnation:
             call_timeout=world.call_timeout,
             clock=world.now,
             rng=self.rng.random,
+            tenancy_policy=lambda: OPEN_TENANCY,
         )
         self.supervisor = Supervisor(self.services)
         gones = [
