@@ -35,6 +35,8 @@ class Reason(enum.StrEnum):
     WAITING_FOR_WINDOW = "WaitingForWindow"  # before spec.notBefore
     WINDOW_EXPIRED = "WindowExpired"  # spec.notAfter passed before the run started: nothing ran
     CREDENTIALS_MISSING = "CredentialsMissing"
+    TENANCY_DENIED = "TenancyDenied"  # the tenancy policy does not grant this namespace the cluster
+    TENANCY_POLICY_INVALID = "TenancyPolicyInvalid"  # the tenancy policy cannot be read: all refused
     INVALID_SPEC = "InvalidSpec"
     OUTCOME_UNKNOWN = "OutcomeUnknown"
     OPERATION_NOT_FOUND = "OperationNotFound"

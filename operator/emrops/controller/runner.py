@@ -52,7 +52,7 @@ from emrops.api.reasons import Reason
 from emrops.api.spec import ServiceActionSpec
 from emrops.api.status import Phase, PlanStatus, ProgressStatus, RunStatus, format_time, parse_time
 from emrops.api.targets import targets_of
-from emrops.controller import credentials, machine, queue
+from emrops.controller import credentials, machine, queue, tenancy
 from emrops.controller.calls import call_error, naming_credentials
 from emrops.controller.kube import Body, Conflict, Gone, ObjectStore, SecretUnreadable, write_status
 from emrops.controller.metrics import Metrics
@@ -141,8 +141,14 @@ class Services:
     settle_max: float = 15.0
     clock: Callable[[], datetime] = _utc_now
     rng: Callable[[], float] = random.random
+    #: The tenancy policy in force, asked before every step of a run not yet submitted (the
+    #: operator's is ``tenancy_file.PolicyFile.current``). The default lends the operator's
+    #: identity to no namespace.
+    tenancy_policy: Callable[[], tenancy.TenancyPolicy] = lambda: tenancy.CLOSED
 
 
+#: Phases of a run that has not called RunApplicationAction (yet): the tenancy policy may refuse it.
+_UNSUBMITTED = frozenset({Phase.PENDING, Phase.QUEUED, Phase.SUSPENDED, Phase.SCHEDULED})
 #: Phases whose waits a change on the cluster (or of the object's own spec) cuts short.
 _WAKEABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.SUSPENDED, Phase.SCHEDULED})
 
@@ -299,6 +305,9 @@ class Worker:
         basis = self.body
         if self._uncalled is not None and await self._withdraw_uncalled(basis):
             return False
+        refused = self._refused(basis)
+        if refused is not None:
+            return await self._apply(refused, basis)
         decision = machine.decide(self._context(basis), machine.Look())
         if isinstance(decision, machine.Gate):
             if self.settled is not None and not self.settled.is_set():
@@ -325,6 +334,28 @@ class Worker:
                 return False
         logger.debug("%s: %s", self.ref, decision)
         return False
+
+    def _refused(self, basis: Body) -> machine.Decision | None:
+        """Failed, before any EMR call, for a run the tenancy policy does not allow (else None).
+
+        Asked at every step of a run not yet submitted, so neither its plan, nor its Secret, nor
+        the intent write come first, and a revocation stops runs still waiting. A run already
+        submitted is followed to its end (GetOperation only): its operation runs whatever we do.
+        """
+        if RunStatus.from_dict(basis.get("status")).phase not in _UNSUBMITTED:
+            return None
+        spec = basis.get("spec") or {}
+        found = tenancy.refusal(
+            self.services.tenancy_policy(),
+            str(_meta(basis).get("namespace", "")),
+            str(spec.get("regionId", "")),
+            str(spec.get("clusterId", "")),
+            secret=spec.get("credentialsSecretRef") is not None,
+        )
+        if found is None:
+            return None
+        reason = Reason.TENANCY_POLICY_INVALID if found.invalid else Reason.TENANCY_DENIED
+        return machine.reject(self._context(basis), reason, found.message)
 
     async def _withdraw_uncalled(self, basis: Body) -> bool:
         """Take back an intent of ours that no call followed (its write's answer was lost, say).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from ctl_harness import (
 )
 
 from fixtures.objects import CORES, MASTER, SECRET_NAME, TASKS, app_scope, component_scope, instance_scope
+from fixtures.tenancy import grant, write_policy
 
 pytestmark = pytest.mark.integration
 
@@ -103,16 +105,20 @@ def example_object(doc: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def finished(
-    kube: Kube, module_emulator: Emulator, operator_factory: OperatorFactory
+    kube: Kube, module_emulator: Emulator, operator_factory: OperatorFactory, workdir: Path
 ) -> dict[str, dict[str, Any]]:
     """Create the matrix and the examples at once, and wait until every one has finished."""
     kube.create_secret()
-    # Examples without credentialsSecretRef use the operator's default chain: give it the demo keys.
+    # Examples without credentialsSecretRef use the operator's default chain: give it the demo keys,
+    # and grant this namespace the demo cluster in the tenancy policy (none may use it otherwise).
+    policy = write_policy(workdir / "tenancy.yaml", [grant(kube.namespace)])
     operator_factory(
+        "--tenancy-policy",
+        str(policy),
         env={
             "ALIBABA_CLOUD_ACCESS_KEY_ID": "emrops-demo",
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "emrops-demo-secret",
-        }
+        },
     )
     objs = [tagged_action(matrix_name(a, s), a, MATRIX[a][SCOPES.index(s)]) for a, s in COMBINATIONS]
     objs += [example_object(d) for d in EXAMPLE_DOCS]
