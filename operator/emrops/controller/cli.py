@@ -178,6 +178,12 @@ def _identity() -> str:
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
+def _tenancy_problem(settings: Settings) -> str | None:
+    from emrops.controller.tenancy_file import problem
+
+    return problem(settings.tenancy.policy_file) if settings.tenancy.policy_file else None
+
+
 def main(args: argparse.Namespace) -> int:
     from emrops.controller.settings import SettingsError, from_args
 
@@ -186,7 +192,7 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"emrops run: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    problem = _kubeconfig_problem()
+    problem = _tenancy_problem(settings) or _kubeconfig_problem()
     if problem:
         print(f"emrops run: {problem}", file=sys.stderr)
         return EXIT_CONFIG

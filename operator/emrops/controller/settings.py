@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast
 
 from emrops.controller.labels import parse_label_selector
-from emrops.controller.tenancy import PolicyInvalid
-from emrops.controller.tenancy_file import load as load_policy
 from emrops.emr.endpoints import parse_endpoint_override
 
 
@@ -104,7 +102,8 @@ class ShutdownSettings:
 @dataclass(frozen=True)
 class TenancySettings:
     #: The tenancy policy file (docs/security.md); None: the operator's own identity serves no
-    #: namespace and Secret credentials are not restricted (``tenancy.CLOSED``).
+    #: namespace and Secret credentials are not restricted (``tenancy.CLOSED``). ``emrops run``
+    #: checks the file before it starts (``tenancy_file.problem``).
     policy_file: str | None = None
 
 
@@ -351,16 +350,7 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
             f"must hold (a leader must give up before a standby may take over), got {leader.retry_period:g}, "
             f"{leader.renew_deadline:g} and {leader.lease_duration:g}"
         )
-    policy_file, policy_source = _raw(args, env, "tenancy_policy")
-    if policy_file is not None:
-        # Checked now so that a broken policy stops the operator at start, naming the problem,
-        # instead of refusing every ServiceAction later.
-        try:
-            load_policy(policy_file)
-        except (OSError, UnicodeDecodeError, PolicyInvalid) as exc:
-            raise SettingsError(
-                f"{policy_source}: the tenancy policy {policy_file} cannot be read: {exc}"
-            ) from None
+    policy_file = _raw(args, env, "tenancy_policy")[0]
     return Settings(
         leader=leader,
         tenancy=TenancySettings(policy_file=policy_file),

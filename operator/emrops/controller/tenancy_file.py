@@ -24,6 +24,16 @@ def load(path: str | Path) -> tenancy.TenancyPolicy:
     return tenancy.parse(Path(path).read_text(encoding="utf-8"), str(path))
 
 
+def problem(path: str | Path) -> str | None:
+    """Why the policy in ``path`` cannot be used, or None: ``emrops run`` refuses to start on one,
+    so a broken policy is reported once, at start, rather than by every ServiceAction."""
+    try:
+        load(path)
+    except (OSError, UnicodeDecodeError, tenancy.PolicyInvalid) as exc:
+        return f"the tenancy policy {path} (--tenancy-policy / EMROPS_TENANCY_POLICY) cannot be read: {exc}"
+    return None
+
+
 class PolicyFile:
     """``current()``: the policy as the file says now."""
 

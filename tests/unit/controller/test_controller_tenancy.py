@@ -11,6 +11,8 @@ import asyncio
 import dataclasses
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from emrops.controller import tenancy
 from emrops.controller.machine import Event
 from emrops.controller.runner import Supervisor
 from emrops.controller.tenancy import Grant, PolicyInvalid, TenancyPolicy, parse, refusal
-from emrops.controller.tenancy_file import PolicyFile
+from emrops.controller.tenancy_file import PolicyFile, problem
 
 POLICY = """
 operatorIdentity:
@@ -187,24 +189,35 @@ def test_the_file_is_read_again_when_it_changes_and_fails_closed(
     assert source.current().error is None
 
 
-def _settings(**flags: str) -> Any:
+def test_the_flag_names_the_file_and_a_broken_one_is_a_problem(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     settings_module.add_arguments(parser)
-    argv = [item for flag, value in flags.items() for item in (f"--{flag.replace('_', '-')}", value)]
-    return settings_module.from_args(parser.parse_args(argv), {})
-
-
-def test_the_flag_checks_the_policy_at_start(tmp_path: Path) -> None:
-    assert _settings().tenancy.policy_file is None
+    assert settings_module.from_args(parser.parse_args([]), {}).tenancy.policy_file is None
+    from_env = settings_module.from_args(parser.parse_args([]), {"EMROPS_TENANCY_POLICY": "/p.yaml"})
+    assert from_env.tenancy.policy_file == "/p.yaml"
     good = tmp_path / "good.yaml"
     good.write_text("operatorIdentity: []")
-    assert _settings(tenancy_policy=str(good)).tenancy.policy_file == str(good)
+    assert problem(good) is None
     bad = tmp_path / "bad.yaml"
     bad.write_text("operatorIdentity: yes")
-    with pytest.raises(settings_module.SettingsError, match=r"--tenancy-policy: .* must be a list"):
-        _settings(tenancy_policy=str(bad))
-    with pytest.raises(settings_module.SettingsError, match=r"--tenancy-policy: .*No such file"):
-        _settings(tenancy_policy=str(tmp_path / "missing.yaml"))
+    assert "--tenancy-policy / EMROPS_TENANCY_POLICY" in (problem(bad) or "")
+    assert "operatorIdentity must be a list" in (problem(bad) or "")
+    assert "No such file" in (problem(tmp_path / "missing.yaml") or "")
+
+
+def test_emrops_run_refuses_to_start_on_a_broken_policy(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("operatorIdentity: [{namespace: team-a, regions: ['*']}]")
+    result = subprocess.run(
+        [sys.executable, "-m", "emrops", "run", "--tenancy-policy", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "KUBECONFIG": str(tmp_path / "no-kubeconfig")},
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"the tenancy policy {bad}" in result.stderr and "missing clusters" in result.stderr
 
 
 # --- the worker -----------------------------------------------------------------------------
