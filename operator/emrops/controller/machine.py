@@ -493,18 +493,15 @@ def _suspended(ctx: Context) -> Decision:
         approved = st.evolve(
             phase=Phase.PENDING,
             approved_at=format_time(ctx.now),
-            next_attempt_at=None,
             reason=Reason.PENDING,
             stalled=False,
             message=f"Run {run} approved (spec.suspend: false); waiting to submit RunApplicationAction",
         )
         return Wait(status=approved, event=Event(Reason.APPROVED, approved.message or ""))
     plan = st.plan if st.plan is not None and st.plan.run == run else None
-    retry_at = parse_time(st.next_attempt_at)
-    if plan is None or (plan.error and (retry_at is None or ctx.now >= retry_at)):
+    if plan is None or plan.error:
+        # A failed plan is tried again here, after the worker's Retry wait (a restart: at once).
         return Plan()
-    if retry_at is not None and ctx.now < retry_at:
-        return Wait(after=_resting(ctx, _seconds(retry_at - ctx.now)))
     return Wait(after=_resting(ctx, ctx.policy.rest_recheck))
 
 
@@ -515,25 +512,24 @@ def _planned(ctx: Context, planned: Planned) -> Decision:
     plan = planned.plan
     window = _window_text(ctx)
     if plan.error:
-        retry_at = ctx.now + timedelta(seconds=ctx.policy.plan_retry)
         text = (
             f"Suspended: waiting for approval (set spec.suspend: false); {summary(plan)}; "
-            f"trying again in {ctx.policy.plan_retry:.0f}s{window}"
+            f"trying again every {ctx.policy.plan_retry:.0f}s{window}"
         )
+        # The same error again changes nothing on record (no write every retry).
+        same = st.plan is not None and st.plan.run == plan.run and st.plan.error == plan.error
         unavailable = st.evolve(
-            plan=plan,
-            next_attempt_at=format_time(retry_at),
-            reason=Reason.PLAN_UNAVAILABLE,
-            stalled=False,
-            message=text,
+            plan=st.plan if same else plan, reason=Reason.PLAN_UNAVAILABLE, stalled=False, message=text
         )
-        changed = st.reason != Reason.PLAN_UNAVAILABLE or (st.plan and st.plan.error) != plan.error
+        changed = unavailable != st
         event = Event(Reason.PLAN_UNAVAILABLE, summary(plan), "Warning") if changed else None
-        return Wait(after=_resting(ctx, ctx.policy.plan_retry), status=unavailable, event=event)
+        # A Retry: cluster events do not cut it short (each would list the cluster again); an
+        # approval does (the worker wakes on any spec change).
+        return Retry(
+            after=_resting(ctx, ctx.policy.plan_retry), status=unavailable if changed else None, event=event
+        )
     text = f"Suspended: waiting for approval (set spec.suspend: false). Plan: {summary(plan)}{window}"
-    ready = st.evolve(
-        plan=plan, next_attempt_at=None, reason=Reason.AWAITING_APPROVAL, stalled=False, message=text
-    )
+    ready = st.evolve(plan=plan, reason=Reason.AWAITING_APPROVAL, stalled=False, message=text)
     return Wait(
         after=_resting(ctx, ctx.policy.rest_recheck),
         status=ready,

@@ -245,7 +245,9 @@ class Worker:
             spec_changed = _meta(body).get("generation") != _meta(self.body).get("generation")
             self.body = body
             if spec_changed:
-                self.wake()  # e.g. spec.suspend set false: the approval is acted on at once
+                # spec.suspend set false (the only spec change there is): act on the approval at
+                # once, even out of a Retry wait (a wake-up only makes the worker look again).
+                self._wake.set()
 
     def wake(self) -> None:
         if self.wakeable:

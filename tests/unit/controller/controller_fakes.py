@@ -147,6 +147,8 @@ class FakeEmr:
         #: The most operations IN_PROGRESS at once (for the one-at-a-time checks).
         self.most_running = 0
         self.node_listings = 0
+        #: Raised by the listings (ListComponentInstances), when set.
+        self.list_error: Exception | None = None
 
     def running(self) -> set[str]:
         return set(self.operations) - self.done
@@ -184,6 +186,8 @@ class FakeEmr:
     async def iter_component_instances(
         self, request: ListComponentInstancesRequest, *, credentials: CredentialsProvider
     ) -> AsyncIterator[ComponentInstance]:
+        if self.list_error is not None:
+            raise self.list_error
         for node in ("i-1", "i-2"):
             yield ComponentInstance(
                 application_name="HDFS",

@@ -16,6 +16,7 @@ from controller_fakes import FakeEmr, FakeStore, service_action, services, wait_
 from emrops.api.status import format_time
 from emrops.controller.machine import Event
 from emrops.controller.runner import Supervisor
+from emrops.emr.errors import ApiError
 
 
 async def test_suspended_plan_then_approval_then_one_call(store: FakeStore) -> None:
@@ -53,6 +54,27 @@ async def test_suspended_plan_then_approval_then_one_call(store: FakeStore) -> N
     assert obj["status"]["observedGeneration"] == 2 and obj["status"]["approvedAt"]
     reasons = [e.reason for e in events]
     assert reasons[:3] == ["AwaitingApproval", "Planned", "Approved"] and reasons[-1] == "Succeeded"
+
+
+async def test_an_approval_cuts_short_the_wait_after_a_failed_plan(store: FakeStore) -> None:
+    emr = FakeEmr()
+    emr.list_error = ApiError(code="NotAuthorized", message="no emr:ListComponentInstances", http_status=400)
+    supervisor = Supervisor(services(store, emr, []))  # plan_retry: 30s, far beyond this test
+    store.watch(supervisor)
+    body = service_action()
+    body["spec"]["suspend"] = True
+    supervisor.observe("ADDED", store.add(body))
+    async with asyncio.timeout(5.0):
+        while "plan" not in (store.objects["sa"].get("status") or {}):  # noqa: ASYNC110 - polling a fake
+            await asyncio.sleep(0.01)
+    status = store.objects["sa"]["status"]
+    assert (
+        "NotAuthorized" in status["plan"]["error"] and status["conditions"][0]["reason"] == "PlanUnavailable"
+    )
+    store.set_spec("sa", "suspend", False)
+    await wait_for_phase(store, "sa", {"Succeeded"})
+    await supervisor.stop()
+    assert len(emr.submits) == 1
 
 
 async def test_an_expired_window_ends_the_run_without_any_call(store: FakeStore) -> None:

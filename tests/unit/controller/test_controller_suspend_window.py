@@ -24,6 +24,7 @@ from emrops.controller.machine import (
     Nothing,
     Plan,
     Planned,
+    Retry,
     Submit,
     Wait,
     decide,
@@ -97,17 +98,19 @@ def test_the_deadline_never_runs_while_suspended_and_counts_from_the_approval() 
 
 def test_a_plan_that_cannot_be_resolved_is_tried_again_and_approval_still_works() -> None:
     st = RunStatus(phase=Phase.SUSPENDED, run=1, reason=Reason.AWAITING_APPROVAL)
-    failed = PlanStatus(run=1, error="NotAuthorized: no ListComponentInstances")
+    failed = PlanStatus(run=1, resolved_at=format_time(NOW), error="NotAuthorized: no ListComponentInstances")
     decision, c = step(ctx(st, suspend=True), Planned(1, failed))
-    assert isinstance(decision, Wait) and decision.after == c.policy.plan_retry
+    # A Retry: cluster events do not cut the wait short (each would list the cluster again).
+    assert isinstance(decision, Retry) and decision.after == c.policy.plan_retry
     assert c.status.reason == Reason.PLAN_UNAVAILABLE and c.status.phase is Phase.SUSPENDED
-    assert "NotAuthorized" in (c.status.message or "")
-    decision, _ = step(later(c, 5))
-    assert isinstance(decision, Wait) and decision.status is None  # not yet
-    decision, _ = step(later(c, c.policy.plan_retry))
+    assert "NotAuthorized" in (c.status.message or "") and decision.event is not None
+    decision, c = step(later(c, c.policy.plan_retry))
     assert isinstance(decision, Plan)
+    again = failed.model_copy(update={"resolved_at": format_time(NOW + timedelta(seconds=30))})
+    decision, c = step(c, Planned(1, again))
+    assert isinstance(decision, Retry) and decision.status is None and decision.event is None
     decision, c = step(later(c, 5, suspend=False))
-    assert c.status.phase is Phase.PENDING and c.status.next_attempt_at is None
+    assert c.status.phase is Phase.PENDING and c.status.approved_at is not None
 
 
 def test_a_plan_for_another_run_or_after_approval_is_dropped() -> None:
