@@ -108,6 +108,7 @@ build_base_tar() {
   mirror_url="$(mirror)"
   mkdir -p "$BASE_DIR"
   rootfs="$(mktemp -d "$BASE_DIR/rootfs.XXXXXX")"
+  local began=$SECONDS
   log "making the Debian $SUITE base with debootstrap (a few minutes, once) ..."
   if ! debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$rootfs" "$mirror_url" >&2; then
     rm -rf "$rootfs"
@@ -121,16 +122,17 @@ build_base_tar() {
   rm -rf "$rootfs"
   mv "$BASE_TAR.tmp" "$BASE_TAR"
   echo "$stamp" >"$BASE_DIR/inputs"
-  log "base root filesystem: $BASE_TAR ($(du -h "$BASE_TAR" | cut -f1))"
+  log "base root filesystem: $BASE_TAR ($(du -h "$BASE_TAR" | cut -f1), made in $((SECONDS - began)) s)"
 }
 
 # The base image in podman's store, imported again when the store lost it or the tarball changed.
 import_base() {
-  local digest current
+  local digest current old
   digest="$(sha256sum "$BASE_TAR" | cut -c1-64)"
   current="$(podman image inspect --format '{{ index .Labels "io.emrops.rootfs" }}' "$BASE_IMAGE" 2>/dev/null || true)"
   [ "$current" = "$digest" ] && return 0
   log "importing $BASE_TAR as $BASE_IMAGE ..."
+  old="$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)"
   # The environment python:3.11-slim gives its users, which the Dockerfile relies on (PATH).
   podman import \
     --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -138,6 +140,10 @@ import_base() {
     --change 'CMD ["python3"]' \
     --change "LABEL io.emrops.rootfs=$digest" \
     "$BASE_TAR" "$BASE_IMAGE" >/dev/null
+  # The base it replaced, unless an image still uses it (podman refuses then).
+  if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")" ]; then
+    podman rmi "$old" >/dev/null 2>&1 || true
+  fi
 }
 
 # --- pip as this machine uses it --------------------------------------------------------------
@@ -213,6 +219,7 @@ build_image() {
   [ "$nofile" = unlimited ] && nofile=1048576
   nproc="$(ulimit -Hu)"
   if [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; then nproc=32768; fi
+  local began=$SECONDS
   log "building $IMAGE on $base (podman build) ..."
   # runc: crun refuses hybrid cgroup hierarchies. Host network: the RUN steps reach the package
   # index as this machine does.
@@ -223,6 +230,7 @@ build_image() {
     -f deploy/Dockerfile --ignorefile deploy/Dockerfile.dockerignore \
     --build-arg "PYTHON_IMAGE=$base" --label "$INPUTS_LABEL=$hash" \
     "${mounts[@]}" -t "$IMAGE" .) >&2
+  log "built $IMAGE in $((SECONDS - began)) s"
   # The image this one replaced, now untagged; nothing else of the shared store is pruned.
   if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]; then
     podman rmi "$old" >/dev/null 2>&1 || true
