@@ -57,7 +57,7 @@ class Reason(enum.StrEnum):
     CONFLICT_PARAMETERS = "ConflictParameters"
     INVALID_ACTION = "InvalidAction"
     RESOURCE_NOT_FOUND = "ResourceNotFound"
-    # Client-side failures of a call (emrops.controller.calls).
+    # Client-side failures of a call (emrops.controller.call_errors).
     REQUEST_NOT_SENT = "RequestNotSent"
     SERVER_ERROR = "ServerError"
     API_ERROR = "ApiError"

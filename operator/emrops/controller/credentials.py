@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 
 from emrops.api.spec import ServiceActionSpec
-from emrops.controller.calls import describe_credentials
+from emrops.controller.call_errors import describe_credentials
 from emrops.controller.kube import ObjectStore, SecretUnreadable
 from emrops.controller.ratelimit import LimiterKey
 from emrops.emr.credentials import CredentialsProvider, StaticCredentials

@@ -120,7 +120,7 @@ class Context:
 
 @dataclass(frozen=True)
 class CallError:
-    """An EMR call's failure, as the machine needs it (built by ``emrops.controller.calls``)."""
+    """An EMR call's failure, as the machine needs it (built by ``emrops.controller.call_errors``)."""
 
     classification: Classification
     code: str

@@ -53,7 +53,7 @@ from emrops.api.spec import ServiceActionSpec
 from emrops.api.status import Phase, PlanStatus, ProgressStatus, RunStatus, format_time, parse_time
 from emrops.api.targets import targets_of
 from emrops.controller import credentials, machine, queue, tenancy
-from emrops.controller.calls import call_error, naming_credentials
+from emrops.controller.call_errors import call_error, naming_credentials
 from emrops.controller.kube import Body, Conflict, Gone, ObjectStore, SecretUnreadable, write_status
 from emrops.controller.metrics import Metrics
 from emrops.controller.plan import build_plan

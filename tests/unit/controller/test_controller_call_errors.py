@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emrops.acs.codes import Classification
-from emrops.controller.calls import call_error, describe_credentials, naming_credentials
+from emrops.controller.call_errors import call_error, describe_credentials, naming_credentials
 from emrops.emr.errors import (
     ApiError,
     CredentialsError,
