@@ -116,7 +116,7 @@ class WatchEvent:
 class Change:
     """One applied change, for the observers: ``before``/``after`` are None for create/delete."""
 
-    kind: str  # create, delete, metadata, status
+    kind: str  # create, delete, metadata, spec, status
     who: str
     key: Key
     uid: str
@@ -150,6 +150,7 @@ class ApiServer:
         *,
         paranoid: bool = False,
         preconditions: bool = True,
+        hide_gates: bool = False,
     ) -> None:
         self._clock = clock
         self._epoch = epoch
@@ -157,6 +158,9 @@ class ApiServer:
         self._out: Callable[[Any], Any] = clone if paranoid else _same
         #: False only to prove the checkers: an apiserver that ignores resourceVersion preconditions.
         self._preconditions = preconditions
+        if hide_gates:  # only to prove the checkers: replicas never see suspend or the window
+            shown = self._out
+            self._out = lambda body: _without_gates(shown(body))
         self.rv = 1000
         self.objects: dict[Key, dict[str, Any]] = {}
         self.secrets: dict[Key, dict[str, str]] = {}
@@ -248,6 +252,16 @@ class ApiServer:
         body = self._store(key, before, {**before["metadata"], field: values})
         self._emit("MODIFIED", body)
         self.observer.changed(Change("metadata", "user", key, body["metadata"]["uid"], before, body))
+
+    def set_spec(self, key: Key, name: str, value: Any) -> None:
+        """Change one spec field (``kubectl patch``): the generation goes up, as for any spec change."""
+        before = self.objects[key]
+        if before["spec"].get(name) == value:
+            return
+        metadata = {**before["metadata"], "generation": int(before["metadata"].get("generation") or 1) + 1}
+        body = self._store(key, {**before, "spec": {**before["spec"], name: value}}, metadata)
+        self._emit("MODIFIED", body)
+        self.observer.changed(Change("spec", "user", key, body["metadata"]["uid"], before, body))
 
     def put_secret(self, key: Key, data: dict[str, str]) -> None:
         self.secrets[key] = dict(data)
@@ -382,3 +396,9 @@ class StoreView:
             "list", key, None, lambda: self._server.list_cluster(region_id, cluster_id)
         )
         return found
+
+
+def _without_gates(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without spec.suspend, spec.notBefore and spec.notAfter (the ignore-gates sabotage)."""
+    spec = {k: v for k, v in body["spec"].items() if k not in ("suspend", "notBefore", "notAfter")}
+    return {**body, "spec": spec}

@@ -39,6 +39,8 @@ from emrops.emr.models import (
     GetOperationRequest,
     GetOperationResponse,
     ListComponentInstancesRequest,
+    ListNodesRequest,
+    Node,
     Operation,
     OperationState,
     RunApplicationActionRequest,
@@ -111,6 +113,8 @@ class EmrObserver(Protocol):
     def emr_applied(self, who: str, action: str, ref: str | None, outcome: str) -> None: ...
 
     def emr_accepted(self, op: SimOperation) -> None: ...
+
+    def emr_sent(self, who: str, ref: str) -> None: ...
 
     def emr_polled(self, who: str, op: SimOperation, outcome: str) -> None: ...
 
@@ -430,10 +434,8 @@ class EmrServer:
             ),
         )
 
-    def list_instances(
-        self, who: str, request: ListComponentInstancesRequest, access_key_id: str
-    ) -> list[ComponentInstance]:
-        action = "ListComponentInstances"
+    def _read(self, who: str, action: str, access_key_id: str) -> None:
+        """A read API's faults and quota (raised as the client sees them), then its record."""
         fault = self._fault((("not_sent", 1.0), ("throttled", 1.0), ("unavailable", 1.0)))
         try:
             if fault == "not_sent":
@@ -447,6 +449,11 @@ class EmrServer:
             self.observer.emr_applied(who, action, None, getattr(exc, "code", "RequestNotSent"))
             raise
         self.observer.emr_applied(who, action, None, "OK")
+
+    def list_instances(
+        self, who: str, request: ListComponentInstancesRequest, access_key_id: str
+    ) -> list[ComponentInstance]:
+        self._read(who, "ListComponentInstances", access_key_id)
         busy = [
             op
             for op in self.ops.values()
@@ -471,6 +478,11 @@ class EmrServer:
                     )
                 )
         return found
+
+    def list_nodes(self, who: str, request: ListNodesRequest, access_key_id: str) -> list[Node]:
+        self._read(who, "ListNodes", access_key_id)
+        nodes = sorted({node for _application, _component, on in LAYOUT for node in on})
+        return [Node(node_id=node, node_name=node, node_state="Running") for node in nodes]
 
 
 def _described(exc: Exception) -> str:
@@ -526,6 +538,7 @@ class EmrView:
         # that lands late (after the caller's deadline, say) still belongs to that run.
         ref = request.description or ""
         run = self._server.owner_of(ref)[1]
+        self._server.observer.emr_sent(self._who, ref)
         self._server.sending(ref, +1)
         response: RunApplicationActionResponse = await self._call(
             lambda answer_at: self._server.run_action(self._who, request, key, answer_at=answer_at, run=run),
@@ -553,3 +566,13 @@ class EmrView:
         )
         for instance in found:
             yield instance
+
+    async def iter_nodes(
+        self, request: ListNodesRequest, *, credentials: CredentialsProvider
+    ) -> AsyncIterator[Node]:
+        key = (await credentials.get()).access_key_id
+        found: list[Node] = await self._call(
+            lambda _answer_at: self._server.list_nodes(self._who, request, key)
+        )
+        for node in found:
+            yield node

@@ -35,6 +35,9 @@ The invariants (numbers as in issue 9 / the helper brief; 0 and 7-10 are additio
    forgets operations here, and its read lag stays under the not-found grace).
 10. Bounded retries: a run fails with InvokeEcmError only after EMR answered InvokeEcmError to
     at least ``Policy.bounded_attempts`` of its attempts.
+11. Suspend and windows: no RunApplicationAction is sent for an object whose spec.suspend is
+    true, before its spec.notBefore, or at or after its spec.notAfter (the send instant, on the
+    apiserver's object as it is then).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emrops.api.spec import ServiceActionSpec
@@ -55,6 +58,8 @@ from simulation.network import Wire
 from simulation.trace import Trace
 
 UNFINISHED = (None, "Pending", "Queued", "Submitting", "Running")
+#: Unfinished, waiting on purpose (for an approval, for notBefore): they hold no queue place.
+AT_REST = ("Suspended", "Scheduled")
 FINISHED = ("Succeeded", "Failed", "Unknown")
 ACKNOWLEDGED_AT = "emrops.io/acknowledged-at"
 RUN_REQUESTED_AT = "emrops.io/run-requested-at"
@@ -352,7 +357,7 @@ class Truth:
             )
             return
         phase_before, phase_after = before.get("phase"), after.get("phase")
-        if same_run and phase_before in FINISHED and phase_after in UNFINISHED:
+        if same_run and phase_before in FINISHED and (phase_after in UNFINISHED or phase_after in AT_REST):
             self.fail(
                 "5", f"{who} moved {ref} run {run_after} from finished {phase_before} back to {phase_after}"
             )
@@ -419,6 +424,23 @@ class Truth:
         if action == "RunApplicationAction" and outcome == "InvokeEcmError" and ref:
             uid, run = self.owner_of(ref)
             self.invoke_ecm[(uid, run)] = self.invoke_ecm.get((uid, run), 0) + 1
+
+    def emr_sent(self, who: str, ref: str) -> None:
+        """Invariant 11, at the instant a RunApplicationAction request leaves ``who``."""
+        obj = self.objects.get(self.owner_of(ref)[0])
+        if not self.enabled or obj is None or obj.deleted is not None:
+            return
+        spec = obj.body.get("spec") or {}
+        now = self._epoch + timedelta(seconds=self._clock())
+        not_before, not_after = parse_time(spec.get("notBefore")), parse_time(spec.get("notAfter"))
+        if spec.get("suspend") is True:
+            self.fail("11", f"{who} sent RunApplicationAction for {ref} while its spec.suspend is true")
+        elif not_before is not None and now < not_before:
+            self.fail(
+                "11", f"{who} sent RunApplicationAction for {ref} at {now} before notBefore {not_before}"
+            )
+        elif not_after is not None and now >= not_after:
+            self.fail("11", f"{who} sent RunApplicationAction for {ref} at {now}, past notAfter {not_after}")
 
     def emr_polled(self, who: str, op: SimOperation, outcome: str) -> None:
         self.polls.setdefault((who, op.op_id), []).append((self._clock(), outcome))

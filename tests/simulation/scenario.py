@@ -159,6 +159,13 @@ class ObjectPlan:
     rerun_at: tuple[float, ...] = ()
     #: (time, team label value or None to remove it).
     relabel: tuple[tuple[float, str | None], ...] = ()
+    #: With ``spec.suspend: true``: when a person approves it (sets it false); None: never (it
+    #: then has a ``not_after`` and ends WindowExpired).
+    approve_at: float | None = None
+    #: ``spec.notBefore`` / ``spec.notAfter`` in the simulation's seconds (the world writes them
+    #: as RFC 3339 times from its epoch).
+    not_before: float | None = None
+    not_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,36 @@ class Plan:
     person_every: float = 60.0
     #: Fractional second of the virtual epoch (so second boundaries fall differently per seed).
     epoch_fraction: float = 0.0
+
+
+def _gates(
+    rng: random.Random, spec: dict[str, Any], created: float, active: float
+) -> tuple[float | None, float | None, float | None]:
+    """spec.suspend (and when a person approves) and a time window, for some objects.
+
+    Drawn from a random source of their own, so the rest of every seed's plan is as it was before
+    these existed. Every gated object ends: a suspended one is approved before the quiet tail or
+    has a ``notAfter``, and windows close early enough in the quiet tail that its liveness checks
+    (work must progress) still hold.
+    """
+    suspend = rng.random() < 0.12
+    windowed = rng.random() < 0.15
+    approve_at: float | None = None
+    if suspend:
+        spec["suspend"] = True
+        if rng.random() < 0.75:
+            approve_at = min(created + rng.uniform(1.0, 200.0), active - 1.0)
+        else:
+            windowed = True  # never approved: its window must close
+    not_before = not_after = None
+    if windowed:
+        if rng.random() < 0.7:
+            not_before = created + rng.uniform(-60.0, 150.0)
+        if rng.random() < 0.7 or (approve_at is None and suspend):
+            not_after = min((not_before or created) + rng.uniform(10.0, 300.0), active + 200.0)
+            if not_before is not None and not_after <= not_before:
+                not_before = None
+    return approve_at, not_before, not_after
 
 
 def selector_of(params: Params, replica: int) -> str | None:
@@ -253,8 +290,25 @@ def plan(seed: int, params: Params) -> Plan:
                 relabel = ((off, None), (back, team))
             else:
                 relabel = ((off, "b" if team == "a" else "a"),)  # moves to the other shard
+        approve_at, not_before, not_after = _gates(
+            random.Random(f"{seed}:gates:{number}"), spec, created, active
+        )
         objects.append(
-            ObjectPlan(namespace, name, created, spec, labels, secret, secret_at, delete_at, reruns, relabel)
+            ObjectPlan(
+                namespace,
+                name,
+                created,
+                spec,
+                labels,
+                secret,
+                secret_at,
+                delete_at,
+                reruns,
+                relabel,
+                approve_at,
+                not_before,
+                not_after,
+            )
         )
     replicas: list[ReplicaPlan] = []
     per_replica = [0] * params.replicas

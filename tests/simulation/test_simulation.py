@@ -106,6 +106,17 @@ def test_the_checkers_catch_an_apiserver_without_preconditions() -> None:
     assert "1" in found
 
 
+def test_the_checkers_catch_a_controller_that_ignores_suspend_and_windows() -> None:
+    """Replicas that never see spec.suspend or the window call EMR for gated objects (invariant 11)."""
+    found = set()
+    for seed in range(40):
+        result = simulate(seed, sabotage="ignore-gates", disruptions=0, fault_rate=0.0)
+        if result.violation is not None:
+            found.add(result.violation.invariant)
+            break
+    assert found == {"11"}
+
+
 def test_a_failing_seed_raises_a_pasteable_report() -> None:
     knobs: dict[str, Any] = {"replicas": 2, "qps": 0.5, "burst": 1, "disruptions": 0, "fault_rate": 0.0}
     seed = next(s for s in range(40) if simulate(s, sabotage="no-preconditions", **knobs).violation)

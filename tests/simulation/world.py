@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emrops.api.status import format_time
 from emrops.controller import machine, tenancy
 from emrops.controller.apiserver import ApiError
 from emrops.controller.app import policy_of
@@ -39,7 +40,7 @@ from simulation.emr import EmrFaults, EmrServer, EmrView
 from simulation.invariants import ACKNOWLEDGED_AT, RUN_REQUESTED_AT, ObjectTruth, Truth, Violation, reason_of
 from simulation.loop import Deadlock, VirtualLoop
 from simulation.network import Link, Wire
-from simulation.scenario import Params, Plan, ReplicaPlan, draw_params, plan, selector_of
+from simulation.scenario import ObjectPlan, Params, Plan, ReplicaPlan, draw_params, plan, selector_of
 from simulation.trace import Trace
 from simulation.watch import WatchStream
 
@@ -279,6 +280,7 @@ class World:
             self.truth,
             paranoid=paranoid,
             preconditions=sabotage != "no-preconditions",
+            hide_gates=sabotage == "ignore-gates",
         )
         self.emr = EmrServer(
             clock=self.loop.time,
@@ -395,14 +397,31 @@ class World:
             if obj.secret is not None and obj.secret_at is not None:
                 self.at(obj.secret_at, functools.partial(self._put_secret, obj.namespace, obj.secret))
             self.at(
-                obj.created, functools.partial(self._create, obj.namespace, obj.name, obj.spec, obj.labels)
+                obj.created,
+                functools.partial(self._create, obj.namespace, obj.name, self._spec_of(obj), obj.labels),
             )
+            if obj.approve_at is not None:
+                self.at(obj.approve_at, functools.partial(self._approve, key))
             for when, value in obj.relabel:
                 self.at(when, functools.partial(self._relabel, key, value))
             if obj.delete_at is not None:
                 self.at(obj.delete_at, functools.partial(self._delete, key))
             for number, when in enumerate(obj.rerun_at, start=1):
                 self.at(when, functools.partial(self._rerun, key, number, 10))
+
+    def _spec_of(self, obj: ObjectPlan) -> dict[str, Any]:
+        """The object's spec, its window as RFC 3339 times on this world's clock."""
+        spec = dict(obj.spec)
+        for field, seconds in (("notBefore", obj.not_before), ("notAfter", obj.not_after)):
+            if seconds is not None:
+                spec[field] = format_time(self.epoch + timedelta(seconds=seconds))
+        return spec
+
+    def _approve(self, key: tuple[str, str]) -> None:
+        if self._existing(key) is None:
+            return
+        self.api.set_spec(key, "suspend", False)
+        self.trace.add("user", f"approve {key[0]}/{key[1]}: spec.suspend false")
 
     def _put_secret(self, namespace: str, name: str | None) -> None:
         if name is None or (namespace, name) in self.api.secrets:
@@ -421,6 +440,11 @@ class World:
             extra += f" deadline {spec['activeDeadlineSeconds']}s"
         if "credentialsSecretRef" in spec:
             extra += f" secret {spec['credentialsSecretRef']['name']}"
+        if spec.get("suspend"):
+            extra += " suspended"
+        for field in ("notBefore", "notAfter"):
+            if field in spec:
+                extra += f" {field} {spec[field]}"
         self.trace.add(
             "user",
             f"create {namespace}/{name} ({body['metadata']['uid']}, {body['metadata']['creationTimestamp']}) "
@@ -628,7 +652,9 @@ def simulate(
     ``full`` traces every request and the controller's log (replays); ``checks=False`` keeps the
     ground truth but skips the invariants (to measure what they cost); ``paranoid`` hands the
     controller deep copies instead of shared snapshots; ``sabotage="no-preconditions"`` breaks
-    the apiserver on purpose (it ignores resourceVersion preconditions), to prove the checkers.
+    the apiserver on purpose (it ignores resourceVersion preconditions), and
+    ``sabotage="ignore-gates"`` hides spec.suspend and the window from the replicas, to prove the
+    checkers.
     """
     params = params_for(seed, **overrides)
     return World(seed, params, full=full, checks=checks, paranoid=paranoid, sabotage=sabotage).run()
