@@ -198,9 +198,15 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         with _process(emulator_cmd, emulator_log, env) as emulator:
             url = _wait_for_file(ready, emulator, emulator_log)
             out.write(f"EMR emulator at {url}\n")
+            # The operator's identity serves no namespace unless the tenancy policy grants it
+            # (docs/security.md): the demo grants its own namespace, on the emulator's clusters.
+            policy = work / "tenancy.yaml"
+            policy.write_text(
+                f'operatorIdentity:\n  - {{namespace: "{args.namespace}", regions: ["*"], clusters: ["*"]}}\n'
+            )
             operator_cmd = [python, "-m", "emrops", "run", "-n", args.namespace, "--emr-endpoint", url,
                             "--metrics-port", "0", "--health-port", "0", "--poll-initial-seconds", "1",
-                            "--poll-max-seconds", "5"]  # fmt: skip
+                            "--poll-max-seconds", "5", "--tenancy-policy", str(policy)]  # fmt: skip
             with _process(operator_cmd, operator_log, env) as operator:
                 out.write(f"Operator started (log: {operator_log}); applying {len(manifests)} manifests\n\n")
                 for manifest in manifests:

@@ -31,7 +31,7 @@ from chart_tools import CHART, Helm, documents, hooks_of
 
 from emrops.controlplane import ControlPlane
 from fixtures.controlplane import require_helm
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, SECRET_NAME, service_action
+from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION, SECRET_NAME, service_action
 from fixtures.operator import operator_command, operator_env, stop_process
 
 pytestmark = pytest.mark.integration
@@ -63,6 +63,14 @@ class Install:
         (deployment,) = [d for d in self.docs if d["kind"] == "Deployment"]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         return dict(container)
+
+    @property
+    def tenancy_policy(self) -> str:
+        """The policy file the chart mounts into the pod (its ConfigMap's policy.yaml)."""
+        (config,) = [
+            d for d in self.docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-tenancy")
+        ]
+        return str(config["data"]["policy.yaml"])
 
     @property
     def leader_flags(self) -> list[str]:
@@ -128,9 +136,18 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
     return Helm(require_helm(), tmp_path_factory.mktemp("helm"))
 
 
+#: The namespaced release grants its team-a namespaces (team-a-<suffix>) the operator's identity on
+#: the demo cluster, and nothing to team-b: the one line of values docs/security.md shows.
+TEAM_A_GRANT = {
+    "tenancy": {
+        "operatorIdentity": [{"namespace": "team-a-*", "regions": [REGION], "clusters": [CLUSTER_ID]}]
+    }
+}
+
+
 @pytest.fixture(scope="module")
 def namespaced(control_plane: ControlPlane, helm: Helm) -> Install:
-    return _install(control_plane, helm, namespaced=True)
+    return _install(control_plane, helm, namespaced=True, values=TEAM_A_GRANT)
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +250,11 @@ FORBIDDEN = [
     ("create", "serviceactions.emrops.io"),
     ("update", "serviceactions.emrops.io"),
     ("delete", "events"),
+    # The tenancy policy is a mounted file: no right on ConfigMaps (docs/security.md).
     ("get", "configmaps"),
     ("list", "configmaps"),
+    ("watch", "configmaps"),
+    ("update", "configmaps"),
     ("create", "pods"),
     ("get", "pods"),
     ("create", "pods/exec"),
@@ -416,10 +436,19 @@ class Replica:
 def _start_replica(
     install: Install, kubeconfig: Path, emr_endpoint: str, tmp_path: Path, pod: str, *, health_port: int = 0
 ) -> Replica:
-    extra = [*install.leader_flags, "--health-port", str(health_port)]
+    # The chart's policy, where the kubelet would mount it: the flag names the file in the pod.
+    (flag,) = [a for a in install.operator["args"] if a.startswith("--tenancy-policy=")]
+    policy = tmp_path / f"{pod}-{Path(flag.split('=', 1)[1]).name}"
+    policy.write_text(install.tenancy_policy)
+    extra = [*install.leader_flags, "--health-port", str(health_port), "--tenancy-policy", str(policy)]
     assert extra[0] == "--leader-elect=true", install.leader_flags
+    # The operator's own identity, as credentials.existingSecret or RRSA would give it.
     env = install.pod_env(pod)
     assert env == {"POD_NAME": pod, "POD_NAMESPACE": install.namespace}
+    env |= {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
+    }
     command = operator_command(emr_endpoint, install.watched, *extra)
     log = tmp_path / f"{pod}.log"
     with log.open("wb") as out:
@@ -507,6 +536,39 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
     assert lease["leaseDurationSeconds"] == 15, "the chart's leaderElection.leaseDurationSeconds"
     assert f"took the lease {namespaced.namespace}/{namespaced.lease} as {replica.pod}" in output
 
+    # The chart's policy: team-a (granted) may use the operator's identity, team-b may not.
+    granted, refused = (
+        service_action(name, description=f"tenancy {name}") for name in ("with-identity", "not-granted")
+    )
+    for obj in (granted, refused):
+        del obj["spec"]["credentialsSecretRef"]
+    control_plane.kubectl("apply", "-n", team, "-f", "-", input=json.dumps(granted))
+    control_plane.kubectl("apply", "-n", namespaced.watched[1], "-f", "-", input=json.dumps(refused))
+    for name, ns, wanted in (
+        ("with-identity", team, "Ready"),
+        ("not-granted", namespaced.watched[1], "Stalled"),
+    ):
+        waited = control_plane.kubectl(
+            "wait",
+            f"--for=condition={wanted}",
+            f"svcact/{name}",
+            "-n",
+            ns,
+            "--timeout=120s",
+            check=False,
+            timeout=180,
+        )
+        assert waited.returncode == 0, f"{name}: {waited.stderr}\n{log.read_text(errors='replace')[-6000:]}"
+    stalled = json.loads(
+        control_plane.kubectl(
+            "get", "svcact", "not-granted", "-n", namespaced.watched[1], "-o", "json"
+        ).stdout
+    )["status"]
+    assert stalled["phase"] == "Failed" and "TenancyDenied" in json.dumps(stalled["conditions"]), stalled
+    runs = [c for c in emulator.calls() if c["action"] == "RunApplicationAction"]
+    assert len(runs) == 2, "the Secret's run and the granted identity's run; nothing for team-b"
+
+    output = log.read_text(errors="replace")
     # Not one request of the operator was refused.
     assert "forbidden" not in output.lower(), output[-6000:]
     # Events were posted with the chart's rights (kopf and emrops post them explicitly).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -24,6 +25,9 @@ from chart_tools import CHART, HOOK, Helm, container, documents, env_of, hooks_o
 
 from emrops.controller.health import READY_CHECK_SECONDS
 from emrops.controller.settings import OPTIONS, LeaderSettings, Settings, add_arguments, from_args
+from emrops.controller.tenancy import Grant
+from emrops.controller.tenancy_file import load as load_policy
+from emrops.controller.tenancy_file import problem
 from emrops.emr.endpoints import parse_endpoint_override
 from fixtures.controlplane import require_helm
 
@@ -123,6 +127,16 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             {"name": "EMROPS_LEADER_ELECT_RENEW_DEADLINE", "value": "20"},
             {"name": "EMROPS_LEADER_ELECT_RETRY_PERIOD", "value": "4"},
         ],
+    },
+    # The tenancy policy (docs/security.md): one namespace, a glob, and no Secret credentials at all.
+    "tenancy": {
+        "tenancy": {
+            "operatorIdentity": [
+                {"namespace": "team-a", "regions": ["cn-hangzhou"], "clusters": ["c-8a3f2e1d9b7c6a50"]},
+                {"namespace": "batch-*", "regions": ["*"], "clusters": ["c-batch?"]},
+            ],
+            "secretCredentials": [],
+        }
     },
     # Numbers that a float64 would print in exponent form (1e+07) must reach the operator as integers.
     "big-numbers": {
@@ -277,6 +291,7 @@ def operator_settings(docs: list[dict[str, Any]], env: dict[str, str] | None = N
 def test_the_operator_accepts_the_rendered_args(rendered: dict[str, list[dict[str, Any]]], name: str) -> None:
     settings = operator_settings(rendered[name])
     values = VALUE_SETS[name]
+    assert settings.tenancy.policy_file == "/etc/emrops/tenancy/policy.yaml"
     if name == "defaults":
         assert settings.emr.call_timeout == 30 and settings.rate_limit.burst == 20
         assert settings.serve.health_port == 8081 and settings.serve.metrics_port == 8080
@@ -334,6 +349,7 @@ FIXED = {
     "EMROPS_LEADER_ELECT": "set leaderElection.enabled instead (the Lease RBAC follows it)",
     "EMROPS_LEADER_ELECTION_NAMESPACE": "the Lease lives in the release namespace, where the chart grants",
     "EMROPS_LEADER_ELECTION_ID": "the Lease is named after the release, as the chart's RBAC expects",
+    "EMROPS_TENANCY_POLICY": "set tenancy.operatorIdentity and tenancy.secretCredentials instead",
 }
 
 
@@ -454,6 +470,84 @@ def test_chart_accepts_the_edges(helm: Helm, values: dict[str, Any]) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("name", ["defaults", "tenancy"])
+def test_the_tenancy_policy_is_rendered_mounted_and_read_by_the_operator(
+    rendered: dict[str, list[dict[str, Any]]], name: str, tmp_path: Path
+) -> None:
+    docs = rendered[name]
+    (config,) = [d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == f"{RELEASE}-tenancy"]
+    assert config["metadata"]["namespace"] == RELEASE_NS
+    # Parsed by the operator's own code, from a file as the kubelet would write it.
+    path = tmp_path / "policy.yaml"
+    path.write_text(config["data"]["policy.yaml"])
+    assert problem(path) is None
+    policy = load_policy(path)
+    if name == "defaults":
+        # A fresh install: the operator's identity serves no namespace; Secrets go anywhere.
+        assert policy.operator_identity == ()
+        assert policy.secret_credentials == (Grant("*", ("*",), ("*",)),)
+    else:
+        assert policy.operator_identity == (
+            Grant("team-a", ("cn-hangzhou",), ("c-8a3f2e1d9b7c6a50",)),
+            Grant("batch-*", ("*",), ("c-batch?",)),
+        )
+        assert policy.secret_credentials == ()
+    deployment = one(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "tenancy"]
+    assert volume == {"name": "tenancy", "configMap": {"name": config["metadata"]["name"]}}
+    (mount,) = [m for m in container(docs)["volumeMounts"] if m["name"] == "tenancy"]
+    assert mount["readOnly"] is True and "subPath" not in mount, "a subPath mount is never updated"
+    assert f"--tenancy-policy={mount['mountPath']}/policy.yaml" in container(docs)["args"]
+    # Changing the policy must not restart the operator: nothing in the pod template follows it.
+    assert "checksum" not in json.dumps(deployment["spec"]["template"]["metadata"])
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"tenancy": {"operatorIdentity": [{"namespace": "team-a", "regions": ["*"]}]}}, "clusters"),
+        (
+            {"tenancy": {"operatorIdentity": [{"namespace": "Team_A", "regions": ["*"], "clusters": ["*"]}]}},
+            "namespace",
+        ),
+        (
+            {"tenancy": {"operatorIdentity": [{"namespace": "a", "regions": [], "clusters": ["*"]}]}},
+            "regions",
+        ),
+        (
+            {
+                "tenancy": {
+                    "secretCredentials": [{"namespace": "a", "regions": ["*"], "clusters": ["c-[ab]"]}]
+                }
+            },
+            "clusters",
+        ),
+        (
+            {"tenancy": {"operatorIdentity": {"team-a": {"regions": ["*"], "clusters": ["*"]}}}},
+            "operatorIdentity",
+        ),
+        ({"tenancy": {"operatorIdentities": []}}, "operatorIdentities"),
+        (
+            {
+                "tenancy": {
+                    "operatorIdentity": [
+                        {"namespace": "a", "regions": ["*"], "clusters": ["*"], "cluster": "x"}
+                    ]
+                }
+            },
+            "cluster",
+        ),
+        ({"extraVolumes": [{"name": "tenancy", "emptyDir": {}}]}, "extraVolumes"),
+    ],
+    ids=lambda v: str(v)[:70],
+)
+def test_schema_rejects_bad_tenancy_values(helm: Helm, values: dict[str, Any], field: str) -> None:
+    result = helm.run("template", "emrops", str(CHART), values=values)
+    assert result.returncode != 0
+    assert "schema" in result.stderr and field in result.stderr, result.stderr
+
+
 def test_new_values(rendered: dict[str, list[dict[str, Any]]]) -> None:
     docs = rendered["extras"]
     values = VALUE_SETS["extras"]
@@ -479,7 +573,7 @@ def test_new_values(rendered: dict[str, list[dict[str, Any]]]) -> None:
     assert op["envFrom"] == values["extraEnvFrom"]
     assert pod["volumes"][-1] == values["extraVolumes"][0]
     assert op["volumeMounts"][-1] == values["extraVolumeMounts"][0]
-    assert {m["mountPath"] for m in op["volumeMounts"]} == {"/tmp", "/etc/ssl/corp"}
+    assert {m["mountPath"] for m in op["volumeMounts"]} == {"/tmp", "/etc/emrops/tenancy", "/etc/ssl/corp"}
     zone, host = pod["topologySpreadConstraints"]
     assert zone["labelSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
     assert host["labelSelector"] == {"matchLabels": {"tier": "ops"}}

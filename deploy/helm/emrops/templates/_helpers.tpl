@@ -131,6 +131,7 @@ chart built from the value (RBAC, ports, probes, grace period).
   (list "--leader-elect" "EMROPS_LEADER_ELECT" "set leaderElection.enabled instead (the Lease RBAC follows it)")
   (list "--leader-election-namespace" "EMROPS_LEADER_ELECTION_NAMESPACE" "the Lease lives in the release namespace, where the chart grants access to it")
   (list "--leader-election-id" "EMROPS_LEADER_ELECTION_ID" "the Lease is named after the release, as the chart's RBAC expects")
+  (list "--tenancy-policy" "EMROPS_TENANCY_POLICY" "set tenancy.operatorIdentity and tenancy.secretCredentials instead (the chart mounts the policy it renders from them)")
 ) }}
 {{- end }}
 
@@ -160,6 +161,7 @@ chart built from the value (RBAC, ports, probes, grace period).
 {{- with .Values.peering.name }}
 - {{ printf "--peering=%s" . | quote }}
 {{- end }}
+- {{ printf "--tenancy-policy=%s/%s" (include "emrops.tenancyDir" .) "policy.yaml" | quote }}
 {{- range $row := include "emrops.settings" . | fromYamlArray }}
 {{- if and (ne (index $row 2) "") (not (has (index $row 1) $fromEnv)) }}
 - {{ printf "%s=%s" (index $row 0) (index $row 2) | quote }}
@@ -222,6 +224,11 @@ into the Deployment.
 - name: ALIBABA_CLOUD_OIDC_TOKEN_FILE
   value: {{ include "emrops.rrsaTokenDir" . }}/token
 {{- end }}
+{{- end }}
+
+{{/* Where the chart mounts the tenancy policy (templates/tenancy/configmap.yaml). */}}
+{{- define "emrops.tenancyDir" -}}
+/etc/emrops/tenancy
 {{- end }}
 
 {{/* Where the chart mounts the RRSA token when it configures RRSA itself (the webhook's path). */}}
