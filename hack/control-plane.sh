@@ -30,10 +30,26 @@ build_helm() {
   [ "${EMROPS_SKIP_HELM:-}" = 1 ] && return 0
   [ -x "$HELM_BIN/helm" ] && return 0
   log "building helm $HELM_VERSION (go install) ..."
+  # Helm's own Makefile stamps the Kubernetes version `helm template` assumes (the client-go
+  # minor + 1.x) into chartutil and the linter; without it a chart's kubeVersion constraint is
+  # checked against v1.20 and fails. Read client-go's version from helm's go.mod, as it does.
+  local gomod client_go minor pkg flags tmp
+  gomod="$(GOFLAGS=-mod=mod go mod download -json "helm.sh/helm/v3@$HELM_VERSION" \
+    | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')"
+  client_go="$(sed -n 's/^\s*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod" | head -n 1)"
+  flags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  if [ -n "$client_go" ]; then
+    minor="$client_go"
+    for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+      flags="$flags -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+    done
+  fi
+  tmp="$HELM_BIN.tmp.$$"
+  mkdir -p "$tmp"
+  GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath -ldflags "$flags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   mkdir -p "$HELM_BIN"
-  GOBIN="$HELM_BIN" CGO_ENABLED=0 go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mv "$tmp/helm" "$HELM_BIN/helm"
+  rmdir "$tmp"
   log "helm ready: $HELM_BIN/helm"
 }
 
