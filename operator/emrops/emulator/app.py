@@ -284,7 +284,8 @@ async def get_state(request: web.Request) -> web.Response:
 
 
 async def post_node(request: web.Request) -> web.Response:
-    """Mark a node abnormal or healthy: ``{"cluster_id", "node" (id or name), "abnormal": bool}``."""
+    """Mark a node abnormal or healthy, and optionally set its ListNodes ``NodeState``:
+    ``{"cluster_id", "node" (id or name), "abnormal": bool, "state": "Stopped"}``."""
     raw = await _json_body(request)
     if not isinstance(raw, dict):
         raise EmulatorError("InvalidParameter", "JSON body")
@@ -296,4 +297,6 @@ async def post_node(request: web.Request) -> web.Response:
     if node is None:
         raise EmulatorError("ResourceNotFound", f"node {ref}")
     node.abnormal = bool(raw.get("abnormal", True))
+    if raw.get("state") is not None:
+        node.state = str(raw["state"])
     return json_response({**node.to_api(), "Abnormal": node.abnormal})

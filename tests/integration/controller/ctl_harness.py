@@ -163,10 +163,14 @@ class Emulator:
                 found.setdefault(node["NodeId"], node["NodeName"])
         return [{"nodeId": k, "nodeName": v} for k, v in found.items()]
 
-    def set_abnormal(self, node: str, abnormal: bool = True, cluster_id: str = CLUSTER_ID) -> None:
-        self.http.post(
-            "/_emulator/nodes", json={"cluster_id": cluster_id, "node": node, "abnormal": abnormal}
-        ).raise_for_status()
+    def set_abnormal(
+        self, node: str, abnormal: bool = True, cluster_id: str = CLUSTER_ID, state: str | None = None
+    ) -> None:
+        """Mark ``node`` abnormal (its instances fail), and with ``state`` set its ListNodes NodeState."""
+        body: dict[str, Any] = {"cluster_id": cluster_id, "node": node, "abnormal": abnormal}
+        if state is not None:
+            body["state"] = state
+        self.http.post("/_emulator/nodes", json=body).raise_for_status()
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -147,3 +147,13 @@ async def test_fault_for_one_cluster_only(api_factory: Any) -> None:
     assert (await api.call("GetCluster", {"RegionId": REGION, "ClusterId": "c-g0001"})).status == 200
     failed = await api.call("GetCluster", {"RegionId": REGION, "ClusterId": "c-g0002"})
     assert failed.code == "ServiceFailure" and "%s" not in failed.body["Message"]
+
+
+async def test_a_node_state_set_by_the_inspection_api_shows_in_list_nodes(api: Api) -> None:
+    body = {"cluster_id": CLUSTER_ID, "node": "core1-2", "abnormal": False, "state": "Stopped"}
+    async with api.client.post("/_emulator/nodes", json=body) as resp:
+        assert resp.status == 200 and (await resp.json())["NodeState"] == "Stopped"
+    reply = await api.call(
+        "ListNodes", {"RegionId": REGION, "ClusterId": CLUSTER_ID, "NodeNames.1": "core1-2"}
+    )
+    assert [n["NodeState"] for n in reply.body["Nodes"]] == ["Stopped"]
