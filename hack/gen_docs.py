@@ -209,6 +209,77 @@ retried. Lower the chart's `rateLimit.qps` if several operators or tools share o
 """
 
 
+#: The runbooks of the chart's alerts (templates/observability/prometheusrule.yaml): each alert's
+#: runbook_url ends in the anchor of its heading here, the alert's name in lower case.
+_ALERT_RUNBOOKS = """
+## Alerts
+
+The chart's observability pack ([observability.md](observability.md)) raises these alerts; each
+one's `runbook_url` points at its section below. `namespace` and `job` in an alert are the
+operator's (where it runs and how Prometheus scrapes it), not a ServiceAction's.
+
+### EmropsOperatorDown
+
+No replica of the operator has answered Prometheus' scrape for 5 minutes (or Prometheus finds no
+target at all). Until one is back, new ServiceActions get no status and running ones are not
+followed; nothing is lost: the operator picks every object up again when it starts.
+
+- `kubectl -n emrops-system get pods -l app.kubernetes.io/name=emrops` and `kubectl describe` the
+  pods: crash loops, `OOMKilled` (see [EmropsMemoryNearLimit](#emropsmemorynearlimit)), image
+  pulls, scheduling.
+- `kubectl -n emrops-system logs deploy/emrops --previous` for the last crash.
+- When the pods run, the scrape is what fails: is the metrics Service there, does the
+  ServiceMonitor select it (`metrics.serviceMonitor.labels`), does a NetworkPolicy let Prometheus
+  in (`networkPolicy.metricsFrom`)? Prometheus' Targets page says why a scrape fails.
+
+### EmropsOperatorNotReady
+
+Fewer operator replicas are available than the Deployment asks for, for 10 minutes (from
+kube-state-metrics). A replica is ready once it has listed ServiceActions through the apiserver
+and its watch is running; its `/readyz` answer says what is missing.
+
+- `kubectl -n emrops-system describe pod POD`: the readiness probe's last message.
+- The operator's log: apiserver errors (RBAC: `kubectl auth can-i list serviceactions
+  --as=system:serviceaccount:emrops-system:emrops`), the CRD missing, a network policy.
+- With `replicaCount` above 1, one unready standby does not stop the work, but the next failover
+  has nowhere to go.
+
+### EmropsRunsUnknown
+
+At least one ServiceAction is `Unknown`: emrops cannot tell whether EMR ran the action, and does
+not call again on its own. Each one holds the queue of its cluster. Find them with
+`kubectl get svcact -A | grep Unknown` and follow [The phase is `Unknown`](#the-phase-is-unknown)
+above: acknowledge or ask for a new run. The alert clears when none is left.
+
+### EmropsRunsFailing
+
+More than the threshold (`observability.prometheusRule.thresholds.failedRunsRatio`, 25% by
+default) of the runs that ended in the last hour ended `Failed`. Look at the failed ones:
+`kubectl get svcact -A | grep Failed`, then each one's `status.lastError` and `Stalled`
+condition; the code's row in [Error codes](#error-codes) says what to do. Many failures with one
+code usually share one cause: credentials or RAM policy (`NoPermission`, `Forbidden.RAM`), a
+cluster that is busy or gone, or nodes EMR reports unhealthy (`status.abnInstances`).
+
+### EmropsThrottlingSustained
+
+More than the threshold (`thresholds.throttledCallsRatio`, 10% by default) of the operator's
+EMR calls have been throttled for 15 minutes. Runs are delayed, not lost: throttled calls are
+retried (see [Throttling](#throttling)). Lower `rateLimit.qps` (and `burst`), especially when
+several operators, shards or tools share one account and region, or spread large batches of
+ServiceActions over time. The dashboard's "Throttled calls by action" panel shows which API is
+throttled.
+
+### EmropsMemoryNearLimit
+
+A replica's resident memory has stayed above the threshold (`thresholds.memoryLimitRatio`, 90%
+by default) of the chart's `resources.limits.memory` for 15 minutes; past the limit the kernel
+kills it (`OOMKilled`), and every run it follows waits for the restart. Memory grows with the
+number of ServiceActions the operator watches: delete finished ones you no longer need, shard
+the fleet over releases (`labelSelector`, see [install.md](install.md)), or raise the limit
+(and request) in the chart's `resources`.
+"""
+
+
 def render_troubleshooting(table: Mapping[str, ErrorCode]) -> str:
     out = [GENERATED.format(source="operator/emrops/acs/codes.py"), "# Troubleshooting\n"]
     out.append(
@@ -236,6 +307,7 @@ def render_troubleshooting(table: Mapping[str, ErrorCode]) -> str:
             f"{_cell(row.message.replace('%s', '...'))} | {_cell(row.guidance)} |\n"
         )
     out.append(_COMMON_PROBLEMS)
+    out.append(_ALERT_RUNBOOKS)
     return "".join(out)
 
 

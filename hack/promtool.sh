@@ -20,6 +20,13 @@ log() { echo "promtool: $*" >&2; }
 
 if [ ! -x "$OUT" ]; then
   command -v go >/dev/null || { log "Go is required to build promtool (go >= 1.24)"; exit 1; }
+  # One build at a time: a second caller (another test process, make promtool) waits for the
+  # first and then finds its binary.
+  mkdir -p "$CACHE"
+  exec 9>"$CACHE/promtool.lock"
+  flock 9
+fi
+if [ ! -x "$OUT" ]; then
   # The release that module version is: v0.316.0 -> 3.16.0 (for `promtool --version`).
   minor="$(echo "$VERSION" | cut -d. -f2)"
   release="$((minor / 100)).$((minor % 100)).$(echo "$VERSION" | cut -d. -f3)"

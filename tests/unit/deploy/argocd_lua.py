@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any, Protocol
 from deploy_paths import ROOT
 from lupa import lua51
 
-from fixtures.controlplane import missing
+from fixtures.builds import find_or_build
 
 ARGOCD = ROOT / "deploy" / "argocd"
 HEALTH = ARGOCD / "health.lua"
@@ -58,22 +57,8 @@ class Runtime(Protocol):
 
 
 def find_or_build_harness() -> str:
-    """``$EMROPS_ARGOCD_LUA``, else hack/argocd-lua.sh's cached build (built now when missing).
-
-    Without Go and without a cached build the test is skipped, or fails under
-    ``EMROPS_REQUIRE_CONTROL_PLANE=1`` (``make test``, CI): CI must never pass by skipping.
-    """
-    if os.environ.get("EMROPS_ARGOCD_LUA"):
-        return os.environ["EMROPS_ARGOCD_LUA"]
-    result = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=600, check=False
-    )
-    lines = result.stdout.strip().splitlines()
-    if result.returncode == 0 and lines and Path(lines[-1]).is_file():
-        return lines[-1]
-    if shutil.which("go") is None:
-        missing("the Argo CD Lua harness is not built and Go is not installed (run `make argocd-lua`)")
-    raise RuntimeError(f"hack/argocd-lua.sh failed ({result.returncode}):\n{result.stderr}")
+    """``$EMROPS_ARGOCD_LUA``, else hack/argocd-lua.sh's cached build (built now when missing)."""
+    return find_or_build("EMROPS_ARGOCD_LUA", BUILD_SCRIPT, "the Argo CD Lua harness", hint="make argocd-lua")
 
 
 class Harness:
