@@ -52,6 +52,18 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def involved_object(body: Body) -> dict[str, Any]:
+    """The Event's ``involvedObject``: who the Event is about (kept small: the queue holds these)."""
+    meta = body.get("metadata") or {}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "uid": meta.get("uid"),
+    }
+
+
 class _Bucket:
     """client-go's token bucket for one object: ``BURST`` tokens, one back every ``REFILL_SECONDS``."""
 
@@ -103,14 +115,7 @@ class EventRecorder:
         if event.reason in QUIET_REASONS:
             self._outcome("quiet")
             return
-        meta = body.get("metadata") or {}
-        involved = {
-            "apiVersion": body.get("apiVersion"),
-            "kind": body.get("kind"),
-            "name": meta.get("name"),
-            "namespace": meta.get("namespace"),
-            "uid": meta.get("uid"),
-        }
+        involved = involved_object(body)
         try:
             self._queue.put_nowait((involved, event))
         except asyncio.QueueFull:
@@ -139,7 +144,7 @@ class EventRecorder:
         return bucket.take(now)
 
     async def post(self, involved: Mapping[str, Any], event: machine.Event) -> None:
-        """Post one Event now: update the aggregated one, or create a new one."""
+        """Post one Event about ``involved`` (``involved_object``) now: aggregate it, or create it."""
         uid = str(involved.get("uid") or "")
         namespace = str(involved.get("namespace") or "default")
         message = event.message[:MAX_MESSAGE]

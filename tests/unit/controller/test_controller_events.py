@@ -9,7 +9,7 @@ from loopback_apiserver import Seen, loopback, settle, status_error
 
 from emrops.controller import events
 from emrops.controller.apiserver import MERGE_PATCH, ApiClient
-from emrops.controller.events import EventRecorder
+from emrops.controller.events import EventRecorder, involved_object
 from emrops.controller.machine import Event
 
 BODY = {
@@ -72,12 +72,8 @@ async def test_an_expired_event_is_posted_again() -> None:
         api = ApiClient(server.info)
         recorder = EventRecorder(api)
         try:
-            await recorder.post(
-                BODY["metadata"] | {"apiVersion": "v", "kind": "k"}, Event("Succeeded", "done")
-            )
-            await recorder.post(
-                BODY["metadata"] | {"apiVersion": "v", "kind": "k"}, Event("Succeeded", "done")
-            )
+            await recorder.post(involved_object(BODY), Event("Succeeded", "done"))
+            await recorder.post(involved_object(BODY), Event("Succeeded", "done"))
         finally:
             await api.aclose()
     assert [s.method for s in server.seen] == ["POST", "PATCH", "POST"]
@@ -89,7 +85,7 @@ async def test_each_object_gets_a_burst_then_one_event_per_refill_period() -> No
     async with apiserver() as server:
         api = ApiClient(server.info)
         recorder = EventRecorder(api, clock=lambda: clock[0], outcome=outcomes.append)
-        involved = {**BODY["metadata"], "apiVersion": "v", "kind": "k"}
+        involved = involved_object(BODY)
         other = {**involved, "uid": "u-2"}
         try:
             for i in range(events.BURST + 2):
