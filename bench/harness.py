@@ -220,7 +220,7 @@ class OperatorProcess(_Child):
         if self.credentials is not None:
             env["ALIBABA_CLOUD_ACCESS_KEY_ID"], env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = self.credentials
         env.update(self.env)
-        args = [PYTHON, "-m", "emrops", "run"]
+        args = [PYTHON, "-m", "emrops", "run", "--tenancy-policy", str(self._open_tenancy_policy())]
         for ns in self.namespaces:
             args += ["--namespace", ns]
         args += list(self.extra_args)
@@ -235,6 +235,18 @@ class OperatorProcess(_Child):
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def _open_tenancy_policy(self) -> Path:
+        """A tenancy policy letting every namespace use the operator's own identity on any cluster.
+
+        Benchmarks and fault tests drive the operator with its own (demo) key; without a policy
+        the operator refuses that for every namespace (docs/security.md). A later
+        ``--tenancy-policy`` in ``extra_args`` wins (the last flag counts).
+        """
+        path = self.workdir / "tenancy-open.yaml"
+        grant = {"namespace": "*", "regions": ["*"], "clusters": ["*"]}
+        path.write_text(json.dumps({"operatorIdentity": [grant]}))
+        return path
 
     def wait_ready(self, timeout: float = 60) -> None:
         def _ready() -> bool:
