@@ -65,33 +65,39 @@ ensure_tools() {
 
 # --- the Debian base --------------------------------------------------------------------------
 
-# This machine's Debian mirror for $SUITE (deb822 .sources or one-line sources.list), so that
-# debootstrap goes where apt already goes; deb.debian.org when apt names none.
+# The Debian mirror for $SUITE in the apt source files given (deb822 .sources or one-line
+# .list), so that debootstrap goes where apt already goes; nothing when they name none.
 apt_mirror() {
-  local file
-  for file in /etc/apt/sources.list.d/*.sources; do
+  local file uri
+  for file in "$@"; do
     [ -f "$file" ] || continue
-    # Stanzas are separated by blank lines: the first URI of a stanza whose Suites has $SUITE.
-    awk -v suite="$SUITE" '
-      /^[[:space:]]*$/ { if (uri != "" && found) { print uri; exit } uri = ""; found = 0; next }
-      tolower($1) == "uris:" { uri = $2 }
-      tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == suite) found = 1 }
-      END { if (uri != "" && found) print uri }
-    ' "$file" | head -n 1
-  done
-  for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$file" ] || continue
-    awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }' "$file"
+    case "$file" in
+      *.sources)
+        # Stanzas are separated by blank lines: the first URI of one whose Suites has $SUITE.
+        uri="$(awk -v suite="$SUITE" '
+          /^[[:space:]]*$/ { if (uri != "" && found) exit; uri = ""; found = 0; next }
+          tolower($1) == "uris:" { uri = $2 }
+          tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == suite) found = 1 }
+          END { if (uri != "" && found) print uri }
+        ' "$file")"
+        ;;
+      *) uri="$(awk -v suite="$SUITE" '$1 == "deb" && $3 == suite { print $2; exit }' "$file")" ;;
+    esac
+    if [ -n "$uri" ]; then
+      echo "$uri"
+      return 0
+    fi
   done
 }
 
+# DEBIAN_MIRROR, else this machine's apt mirror, else Debian's own redirector.
 mirror() {
   if [ -n "${DEBIAN_MIRROR:-}" ]; then
     echo "$DEBIAN_MIRROR"
     return
   fi
   local found
-  found="$(apt_mirror | head -n 1)"
+  found="$(apt_mirror /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list)"
   echo "${found:-http://deb.debian.org/debian}"
 }
 
@@ -282,4 +288,7 @@ main() {
   echo "IMAGE=$IMAGE"
 }
 
-main "$@"
+# Sourced (by its unit tests), it only defines the functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi
