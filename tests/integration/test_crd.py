@@ -97,6 +97,13 @@ def not_rolling(**spec: Any) -> Mutation:
     return mutate
 
 
+def window(not_before: str, not_after: str) -> Mutation:
+    def mutate(manifest: Manifest) -> None:
+        manifest["spec"].update(notBefore=not_before, notAfter=not_after)
+
+    return mutate
+
+
 YARN_NM = {"applicationName": "YARN", "componentName": "NodeManager"}
 SEL = "spec.componentInstanceSelector"
 
@@ -255,6 +262,22 @@ INVALID = [
         ["spec.batchsize", "field not declared in schema"],
         id="unknown-spec-field",
     ),
+    pytest.param(
+        window("2027-01-10T04:00:00Z", "2027-01-10T02:00:00Z"),
+        ["spec.notAfter", "spec.notAfter must be later than spec.notBefore"],
+        id="window-backwards",
+    ),
+    pytest.param(
+        window("2027-01-10T02:00:00Z", "2027-01-10T02:00:00Z"),
+        ["spec.notAfter", "spec.notAfter must be later than spec.notBefore"],
+        id="window-empty",
+    ),
+    pytest.param(
+        put("spec", "notAfter", value="tomorrow"), ["spec.notAfter", "date-time"], id="notAfter-not-a-time"
+    ),
+    pytest.param(
+        put("spec", "suspend", value="yes"), ["spec.suspend", "boolean"], id="suspend-not-a-boolean"
+    ),
 ]
 
 
@@ -317,20 +340,76 @@ def test_unknown_field_is_rejected_by_create_with_strict_validation(
         pytest.param({"actionName": "stop"}, id="actionName"),
         pytest.param({"batchSize": 2}, id="batchSize"),
         pytest.param({"description": "added later"}, id="added-field"),
+        pytest.param({"executeStrategy": None}, id="removed-field"),
+        pytest.param({"notAfter": "2027-01-10T04:00:00Z"}, id="notAfter-added"),
+        pytest.param({"credentialsSecretRef": {"name": "other-secret"}}, id="credentialsSecretRef"),
+        pytest.param({"clusterId": "c-0000000000000001"}, id="clusterId"),
+        pytest.param(
+            {"componentInstanceSelector": {"runActionScope": "APPLICATION", "applicationName": "HDFS"}},
+            id="componentInstanceSelector",
+        ),
     ],
 )
 def test_spec_cannot_change_after_creation(
     control_plane: ControlPlane, namespace: str, change: dict[str, Any]
 ) -> None:
     apply(control_plane, namespace, rolling_restart("immutable"), check=True)
+    changed = rolling_restart("immutable", **change)
+    changed["spec"] = {k: v for k, v in changed["spec"].items() if v is not None}
 
-    result = apply(control_plane, namespace, rolling_restart("immutable", **change))
+    result = apply(control_plane, namespace, changed)
 
     assert result.returncode != 0
     assert "spec: Invalid value" in result.stderr
     assert "spec is immutable after creation" in result.stderr
     assert "emrops.io/run-requested-at" in result.stderr
     assert get(control_plane, namespace, "immutable")["spec"] == rolling_restart()["spec"]
+
+
+@pytest.mark.integration
+def test_suspend_may_go_from_true_to_false_only(control_plane: ControlPlane, namespace: str) -> None:
+    apply(control_plane, namespace, rolling_restart("approve-me", suspend=True), check=True)
+
+    # Another field changing along with the approval: refused, nothing changes.
+    both = apply(control_plane, namespace, rolling_restart("approve-me", suspend=False, batchSize=2))
+    assert both.returncode != 0 and "spec is immutable after creation" in both.stderr
+    assert get(control_plane, namespace, "approve-me")["spec"]["suspend"] is True
+
+    # The approval alone: accepted, and the generation moves (the operator records it).
+    apply(control_plane, namespace, rolling_restart("approve-me", suspend=False), check=True)
+    approved = get(control_plane, namespace, "approve-me")
+    assert approved["spec"] == rolling_restart(suspend=False)["spec"]
+    assert approved["metadata"]["generation"] == 2
+
+    # Back to true: refused, naming the field and the rule.
+    again = apply(control_plane, namespace, rolling_restart("approve-me", suspend=True))
+    assert again.returncode != 0
+    assert "spec.suspend" in again.stderr and "can only go from true to false" in again.stderr
+    assert get(control_plane, namespace, "approve-me")["spec"]["suspend"] is False
+
+
+@pytest.mark.integration
+def test_an_object_created_without_suspend_cannot_be_suspended(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    apply(control_plane, namespace, rolling_restart("never-suspended"), check=True)
+    result = apply(control_plane, namespace, rolling_restart("never-suspended", suspend=True))
+    assert result.returncode != 0 and "can only go from true to false" in result.stderr
+    # suspend: false where it was absent changes nothing that matters: accepted.
+    apply(control_plane, namespace, rolling_restart("never-suspended", suspend=False), check=True)
+
+
+@pytest.mark.integration
+def test_kubectl_explain_documents_suspend_and_the_window(control_plane: ControlPlane) -> None:
+    for field, fragment in (
+        ("suspend", "Setting it to false approves the run"),
+        ("notBefore", "before which the run does not start"),
+        ("notAfter", "WindowExpired"),
+    ):
+        out = control_plane.kubectl("explain", f"serviceactions.spec.{field}").stdout
+        assert fragment in " ".join(out.split()), out
+    plan = control_plane.kubectl("explain", "serviceactions.status.plan").stdout
+    assert "estimatedSeconds" in plan and "abnormalCount" in plan
 
 
 @pytest.mark.integration
@@ -386,6 +465,19 @@ def test_examples_folder_applies_and_lists_with_printer_columns(
 
     wide = control_plane.kubectl("get", "svcact", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-2:] == ["READY", "MESSAGE"]
+    header = wide[0].split()
+    assert header[header.index("AGE") + 1 : -2] == [
+        "SUSPEND",
+        "INSTANCES",
+        "BATCHES",
+        "ESTIMATE",
+        "NOT-BEFORE",
+        "NOT-AFTER",
+    ]
+    suspended = next(
+        line.split() for line in wide[1:] if line.startswith("rolling-restart-nodemanagers-approved")
+    )
+    assert "true" in suspended
 
 
 # --- status -----------------------------------------------------------------------------------
