@@ -72,6 +72,8 @@ class ServiceActionSpec(_SpecModel):
     not_before: datetime | None = None
     #: An unstarted run ends WindowExpired at this moment (RFC 3339); a started one is followed.
     not_after: datetime | None = None
+    #: Seconds after a Succeeded or Failed run's finishedAt after which emrops deletes the object.
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> ServiceActionSpec:

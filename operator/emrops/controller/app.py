@@ -7,6 +7,7 @@ per-cluster queue lives in the ``Supervisor``, fed by the same watch events as t
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from emrops.controller.backoff import Backoff
 from emrops.controller.events import EventRecorder
 from emrops.controller.kube import KubeApi, collection_path
 from emrops.controller.metrics import Metrics
+from emrops.controller.objects import delete_if_unchanged
 from emrops.controller.ratelimit import RateLimiter
+from emrops.controller.reaper import Reaper
 from emrops.controller.runner import Services, Supervisor
 from emrops.controller.settings import Settings
 from emrops.controller.tenancy_file import PolicyFile
@@ -63,6 +66,8 @@ class Runtime:
     metrics: Metrics
     events: EventRecorder
     supervisor: Supervisor
+    #: Deletes finished runs past their spec.ttlSecondsAfterFinished.
+    reaper: Reaper
     _closed: bool = field(default=False)
 
     @classmethod
@@ -95,7 +100,8 @@ class Runtime:
             intent_budget=SUBMIT_GRACE_MARGIN - CALL_TIMEOUT_MARGIN - CLOCK_SKEW_MARGIN,
             tenancy_policy=tenancy_policy_of(settings),
         )
-        return cls(settings, api, emr, metrics, events, Supervisor(services))
+        reaper = Reaper(functools.partial(delete_if_unchanged, api))
+        return cls(settings, api, emr, metrics, events, Supervisor(services), reaper)
 
     async def ready_problems(self) -> list[str]:
         """Why the operator is not ready (``/readyz``); empty when it is.
@@ -133,6 +139,7 @@ class Runtime:
             return
         self._closed = True
         await self.supervisor.stop()
+        await self.reaper.stop()
         await self.events.aclose()
         await self.emr.aclose()
         await self.api.aclose()

@@ -94,6 +94,8 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
     async def serviceaction_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         # Async on purpose: kopf runs sync handlers in threads, and the supervisor starts tasks.
         # managedFields are dropped: workers keep the body for as long as their run lasts.
-        memo.runtime.supervisor.observe(event.get("type"), trimmed(body))
+        plain = trimmed(body)
+        memo.runtime.supervisor.observe(event.get("type"), plain)
+        memo.runtime.reaper.observe(event.get("type"), plain)
 
     return registry

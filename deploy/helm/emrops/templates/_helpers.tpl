@@ -67,11 +67,18 @@ this ServiceAccount's token) and not more (kubectl auth can-i).
   - kopfpeerings: only with peering.name set, for kopf's presence records.
 */}}
 {{- define "emrops.rules" -}}
+# create: a ServiceActionSchedule's runs; delete: runs past ttlSecondsAfterFinished or past a schedule's history limits
 - apiGroups: ["emrops.io"]
   resources: ["serviceactions"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch", "create", "delete"]
 - apiGroups: ["emrops.io"]
   resources: ["serviceactions/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["emrops.io"]
+  resources: ["serviceactionschedules"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["emrops.io"]
+  resources: ["serviceactionschedules/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: [""]
   resources: ["secrets"]
