@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from ctl_harness import Emulator, Kube, OperatorFactory, condition, marker, summarize, tagged_action
 
+from fixtures.kubeconfig import write_token_kubeconfig
 from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION, app_scope
 from fixtures.tenancy import grant, write_policy
 
@@ -67,21 +67,7 @@ def tenant(kube: Kube, workdir: Path) -> Tenant:
     kube.kubectl(
         "create", "rolebinding", TENANT, f"--role={TENANT}", f"--serviceaccount={kube.namespace}:{TENANT}"
     )
-    token = kube.kubectl("create", "token", TENANT, "--duration=1h").stdout.strip()
-    cp = kube.cp
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": cp.server, "certificate-authority": str(cp.ca_file)}}
-        ],
-        "users": [{"name": TENANT, "user": {"token": token}}],
-        "contexts": [{"name": TENANT, "context": {"cluster": "local", "user": TENANT}}],
-        "current-context": TENANT,
-    }
-    path = workdir / "tenant.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
+    path = write_token_kubeconfig(kube.cp, kube.namespace, TENANT, workdir / "tenant.kubeconfig")
     return Tenant(kube, path)
 
 
@@ -133,7 +119,7 @@ def test_the_tenant_has_only_namespace_rights(kube: Kube, tenant: Tenant) -> Non
 
     assert can_i("create", "serviceactions.emrops.io") == "yes"
     assert can_i("create", "secrets") == "yes"
-    assert can_i("patch", "serviceactions.emrops.io/status") == "no"
+    assert can_i("patch", "serviceactions.emrops.io", "--subresource=status") == "no"
     assert can_i("get", "secrets", "-n", "default") == "no"
     assert can_i("create", "configmaps") == "no"
 

@@ -31,6 +31,7 @@ from chart_tools import CHART, Helm, documents, hooks_of
 
 from emrops.controlplane import ControlPlane
 from fixtures.controlplane import require_helm
+from fixtures.kubeconfig import write_token_kubeconfig
 from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION, SECRET_NAME, service_action
 from fixtures.operator import operator_command, operator_env, stop_process
 
@@ -391,23 +392,7 @@ def test_no_wildcards_in_stored_rbac(
 
 def _write_token_kubeconfig(cp: ControlPlane, install: Install, path: Path) -> Path:
     """A kubeconfig that authenticates as the chart's ServiceAccount (TokenRequest via kubectl)."""
-    token = cp.kubectl(
-        "create", "token", install.service_account, "-n", install.namespace, "--duration=1h"
-    ).stdout.strip()
-    assert token.count(".") == 2, "expected a JWT"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": cp.server, "certificate-authority": str(cp.ca_file)}}
-        ],
-        "users": [{"name": install.service_account, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": install.service_account}}],
-        "current-context": "sa",
-    }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return write_token_kubeconfig(cp, install.namespace, install.service_account, path)
 
 
 @dataclass
