@@ -226,3 +226,33 @@ def test_the_window_example_runs_in_its_window(kube: Kube, module_emulator: Emul
     assert done["status"]["phase"] == "Succeeded", summarize(done)
     (call,) = module_emulator.ok_runs(name)
     assert call["time"] >= opens.timestamp()
+
+
+def test_not_after_ends_a_run_queued_behind_another(kube: Kube, module_emulator: Emulator) -> None:
+    """A run waiting in the cluster's queue past its notAfter ends WindowExpired, never called."""
+    ahead, behind = "zk-rolling-slow", "zk-queued-window"
+    # Three batches 2000 (emulated) seconds apart: some 40 s of real time at the tests' time scale.
+    kube.create(
+        tagged_action(
+            ahead,
+            "restart",
+            component_scope("ZOOKEEPER", "ZooKeeper"),
+            rollingExecute=True,
+            batchSize=1,
+            interval=2000,
+        )
+    )
+    kube.wait_phase([ahead], phases={"Running"}, timeout=60)
+    closes = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10)
+    kube.create(
+        tagged_action(behind, "restart", component_scope("ZOOKEEPER", "ZooKeeper"), notAfter=rfc3339(closes))
+    )
+    queued = kube.wait_phase([behind], phases={"Queued"}, timeout=30)[behind]
+    assert any(w.endswith(ahead) for w in queued["status"]["waitingFor"]), summarize(queued)
+    ended = kube.wait_phase([behind], timeout=60)[behind]
+    assert ended["status"]["phase"] == "Failed", summarize(ended)
+    assert condition(ended, "Stalled")["reason"] == "WindowExpired"
+    assert phase(kube.get(ahead)) == "Running"  # it ended while the other still ran
+    assert calls_for(module_emulator, behind, RUN_ACTION) == []
+    done = kube.wait_phase([ahead], timeout=120)[ahead]
+    assert done["status"]["phase"] == "Succeeded", summarize(done)
