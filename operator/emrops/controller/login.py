@@ -7,6 +7,10 @@ Where the apiserver's address and credentials come from: kopf's own minimal logi
 
 One source for kopf's watch and for the operator's own requests (``controller.apiserver``): the
 in-cluster ServiceAccount (token, CA, namespace files), else ``KUBECONFIG`` / ~/.kube/config.
+In a pod the apiserver's address is the one Kubernetes puts in the environment
+(``KUBERNETES_SERVICE_HOST`` / ``_PORT``), as client-go takes it: kopf's default,
+``kubernetes.default.svc``, needs cluster DNS, which a cluster may not have (or a NetworkPolicy
+may block).
 Neither pykube-ng nor a generated Kubernetes client is needed. Each call reads the files again, so
 a rotated ServiceAccount token is picked up by the next login.
 
@@ -17,7 +21,9 @@ holding about 128 KiB of TLS buffers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 
 import aiohttp
 import kopf
@@ -33,12 +39,21 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not os.environ.get("KUBECONFIG")
 
 
+def in_cluster_server(environ: Mapping[str, str] = os.environ) -> str:
+    """The apiserver's URL from the pod's environment, as client-go's in-cluster config builds it."""
+    host = environ["KUBERNETES_SERVICE_HOST"]
+    port = environ.get("KUBERNETES_SERVICE_PORT") or "443"
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
 def connection_info(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
     """The current credentials; raises ``kopf.LoginError`` when there are none."""
     settings = settings or kopf.OperatorSettings()
     info: kopf.ConnectionInfo | None
     if in_cluster():
         info = kopf.login_with_service_account(settings=settings)
+        if info is not None:
+            info = dataclasses.replace(info, server=in_cluster_server())
     else:
         info = kopf.login_with_kubeconfig(settings=settings)
     if info is None:
@@ -47,8 +62,11 @@ def connection_info(settings: kopf.OperatorSettings | None = None) -> kopf.Conne
 
 
 def watch_streams(namespaces: tuple[str, ...], peering: bool) -> int:
-    """How many watch requests kopf keeps open: one per resource and namespace (or one cluster-wide)."""
-    return max(1, len(namespaces)) * (2 if peering else 1)
+    """How many watch requests kopf keeps open: one per resource and namespace (or one cluster-wide).
+
+    The resources: ServiceActions, ServiceActionSchedules, and kopf's peering objects if any.
+    """
+    return max(1, len(namespaces)) * (3 if peering else 2)
 
 
 def kopf_session(info: kopf.ConnectionInfo, *, streams: int) -> kopf.AiohttpSession:
