@@ -22,6 +22,7 @@ from emrops.controller.objects import delete_if_unchanged
 from emrops.controller.ratelimit import RateLimiter
 from emrops.controller.reaper import Reaper
 from emrops.controller.runner import Services, Supervisor
+from emrops.controller.schedules import Schedules
 from emrops.controller.settings import Settings
 from emrops.controller.tenancy_file import PolicyFile
 from emrops.emr.client import EmrClient
@@ -68,6 +69,8 @@ class Runtime:
     supervisor: Supervisor
     #: Deletes finished runs past their spec.ttlSecondsAfterFinished.
     reaper: Reaper
+    #: Runs ServiceActionSchedules: creates their runs, prunes their history.
+    schedules: Schedules
     _closed: bool = field(default=False)
 
     @classmethod
@@ -101,7 +104,7 @@ class Runtime:
             tenancy_policy=tenancy_policy_of(settings),
         )
         reaper = Reaper(functools.partial(delete_if_unchanged, api))
-        return cls(settings, api, emr, metrics, events, Supervisor(services), reaper)
+        return cls(settings, api, emr, metrics, events, Supervisor(services), reaper, Schedules(api))
 
     async def ready_problems(self) -> list[str]:
         """Why the operator is not ready (``/readyz``); empty when it is.
@@ -140,6 +143,7 @@ class Runtime:
         self._closed = True
         await self.supervisor.stop()
         await self.reaper.stop()
+        await self.schedules.stop()
         await self.events.aclose()
         await self.emr.aclose()
         await self.api.aclose()

@@ -30,6 +30,7 @@ from typing import Any
 import kopf
 
 from emrops.api.constants import GROUP, PLURAL, VERSION
+from emrops.api.schedule import SCHEDULE_PLURAL
 from emrops.controller.app import Runtime
 from emrops.controller.kube import trimmed
 from emrops.controller.labels import LabelRequirement, parse_label_selector
@@ -97,5 +98,10 @@ def build_registry(settings: Settings) -> kopf.OperatorRegistry:
         plain = trimmed(body)
         memo.runtime.supervisor.observe(event.get("type"), plain)
         memo.runtime.reaper.observe(event.get("type"), plain)
+        memo.runtime.schedules.observe_run(plain)
+
+    @kopf.on.event(GROUP, VERSION, SCHEDULE_PLURAL, id="schedule_event", labels=labels, registry=registry)
+    async def schedule_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        memo.runtime.schedules.observe(event.get("type"), trimmed(body))
 
     return registry

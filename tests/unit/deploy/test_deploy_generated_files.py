@@ -51,7 +51,7 @@ def test_argocd_cm_embeds_the_tested_lua_verbatim() -> None:
     )
 
 
-@pytest.mark.parametrize("page", ["reference.md", "troubleshooting.md"])
+@pytest.mark.parametrize("page", ["reference.md", "schedule-reference.md", "troubleshooting.md"])
 def test_generated_docs_are_current(page: str) -> None:
     generator = load_hack_script("gen_docs")
     fresh = {path.name: text for path, text in generator.render_all().items()}
@@ -143,7 +143,7 @@ def test_rendered_manifests_elect_a_leader_on_the_lease_they_grant() -> None:
     assert "PodDisruptionBudget" not in {d["kind"] for d in docs}
 
 
-def test_chart_renders_the_crd_unchanged_but_for_metadata() -> None:
+def test_chart_renders_every_crd_unchanged_but_for_metadata() -> None:
     helm = require_helm()
     out = subprocess.run(
         [helm, "template", "emrops", str(CHART), "--kube-version", "1.36.0"],
@@ -151,8 +151,14 @@ def test_chart_renders_the_crd_unchanged_but_for_metadata() -> None:
         text=True,
         check=True,
     ).stdout
-    (rendered,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "CustomResourceDefinition"]
-    source = yaml.safe_load((CRDS / "emrops.io_serviceactions.yaml").read_text())
-    assert rendered["spec"] == source["spec"]
-    assert rendered["metadata"]["name"] == source["metadata"]["name"]
-    assert rendered["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    rendered = {
+        d["metadata"]["name"]: d
+        for d in yaml.safe_load_all(out)
+        if d and d["kind"] == "CustomResourceDefinition"
+    }
+    sources = [yaml.safe_load(path.read_text()) for path in sorted(CRDS.glob("*.yaml"))]
+    assert sorted(rendered) == sorted(s["metadata"]["name"] for s in sources)
+    for source in sources:
+        crd = rendered[source["metadata"]["name"]]
+        assert crd["spec"] == source["spec"]
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
