@@ -792,6 +792,9 @@ class Supervisor:
         self.services = replace(services, queue=self.book, reconcile=self._reconcile)
         self._workers: dict[str, tuple[Worker, asyncio.Task[None]]] = {}
         self._clusters: dict[str, queue.ClusterKey] = {}
+        #: The same, by cluster: waking one cluster's workers costs that cluster, not every worker
+        #: (each watch event wakes its cluster; a scan of all workers made a burst quadratic).
+        self._members: dict[queue.ClusterKey, set[str]] = {}
         self._stopping = False
         #: Set by ``stop``: workers write no new intent.
         self.draining = asyncio.Event()
@@ -827,7 +830,7 @@ class Supervisor:
         phase = (body.get("status") or {}).get("phase")
         self.services.metrics.saw(uid, str(phase) if phase else "New")
         if key is not None:
-            self._clusters[uid] = key
+            self._place(uid, key)
         found = self._workers.get(uid)
         if found is not None:
             found[0].update(body)
@@ -838,7 +841,7 @@ class Supervisor:
     def _forget(self, uid: str, key: queue.ClusterKey | None) -> None:
         """The object is gone: it holds no queue place and counts in no metric."""
         self.services.metrics.saw(uid, None)
-        self._clusters.pop(uid, None)
+        self._place(uid, None)
         self.book.forget(uid)
         self._wake_cluster(key)
 
@@ -878,12 +881,25 @@ class Supervisor:
         region, cluster = spec.get("regionId"), spec.get("clusterId")
         return (str(region), str(cluster)) if region and cluster else None
 
+    def _place(self, uid: str, key: queue.ClusterKey | None) -> None:
+        """Record ``uid`` as on cluster ``key`` (None: on none, forgotten)."""
+        before = self._clusters.pop(uid, None)
+        if before is not None and before != key:
+            members = self._members[before]
+            members.discard(uid)
+            if not members:
+                del self._members[before]
+        if key is not None:
+            self._clusters[uid] = key
+            self._members.setdefault(key, set()).add(uid)
+
     def _wake_cluster(self, key: queue.ClusterKey | None, except_uid: str = "") -> None:
         if key is None:
             return
-        for uid, (worker, _task) in self._workers.items():
-            if uid != except_uid and self._clusters.get(uid) == key:
-                worker.wake()
+        for uid in self._members.get(key, ()):
+            found = self._workers.get(uid)
+            if found is not None and uid != except_uid:
+                found[0].wake()
 
     def _start(self, uid: str, body: Body) -> None:
         worker = Worker(self.services, body, self.settled, self.draining)
