@@ -196,6 +196,29 @@ EMR put the operation in `HUMAN_PROCESSING` (e.g. a node did not come back). `st
 carries EMR's `stateChangeReason`. Resolve it in the EMR console; emrops keeps following the
 operation and finishes the ServiceAction when EMR does.
 
+### The ServiceAction stays `Suspended`
+
+It was created with `spec.suspend: true` and waits for a person: read `status.plan` (what it would
+touch, in which batches, how long), then approve it with `spec.suspend: false` (in git, or
+`kubectl patch svcact NAME --type=merge -p '{"spec":{"suspend":false}}'`). With reason
+`PlanUnavailable`, the plan could not be read (`status.plan.error` says why: usually the
+credentials, or a RAM policy without `emr:ListComponentInstances` and `emr:ListNodes`); emrops
+tries again every 30 s, and approving works without a plan. `suspend` cannot be set back to
+`true`: delete the object to drop the run.
+
+### The ServiceAction stays `Scheduled`
+
+It waits for `spec.notBefore` and starts then, on its own; it holds no place in the cluster's queue
+meanwhile. The message names the window.
+
+### `Failed` with reason `WindowExpired`
+
+`spec.notAfter` passed before the run was submitted (it was suspended, scheduled, queued behind
+another run, or retrying), so emrops ended it without calling EMR: nothing ran. To run the action,
+create a new ServiceAction with a later window. If the object was re-created by Argo CD or Flux
+long after it ran, this is the guard doing its job: remove the old ServiceAction from git
+([GitOps](gitops.md#re-creation-the-risk-and-the-guard)).
+
 ### Nothing happens at all
 
 - Is the operator running and watching that namespace? `kubectl -n emrops-system logs deploy/emrops`;
