@@ -80,8 +80,10 @@ class ScheduleStatus(_Model):
     last_successful_time: str | None = None
     #: Runs that are unfinished, or Unknown / followed and not yet acknowledged.
     active: tuple[RunRef, ...] = ()
-    #: Why the latest due firing did not create a run (Forbid, missed deadline, a bad schedule).
+    #: Why the latest due firing did not create a run (Forbid, suspend, a bad schedule).
     message: str | None = None
+    #: Why the run of ``last_schedule_time`` could not be created (cleared by the next claim).
+    last_create_error: str | None = None
 
     @classmethod
     def from_dict(cls, status: Mapping[str, Any] | None) -> ScheduleStatus:

@@ -187,7 +187,9 @@ def decide(
         wake = following if deadline is None else min(following, latest + deadline + timedelta(seconds=1))
         return Plan(base.model_copy(update={"message": why}), prune=prune, wake_at=wake)
 
-    claim = base.model_copy(update={"last_schedule_time": format_time(latest), "message": None})
+    claim = base.model_copy(
+        update={"last_schedule_time": format_time(latest), "message": None, "last_create_error": None}
+    )
     return Plan(
         claim,
         fire=Fire(latest, run_name(name, latest), claim=True),

@@ -202,7 +202,9 @@ class Schedules:
         logger.warning("schedule %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
         fresh = await self._get(str(meta.get("namespace")), str(meta.get("name")), str(meta.get("uid")))
         status = ScheduleStatus.from_dict(fresh.get("status"))
-        await self._write(fresh, status.model_copy(update={"last_scheduled_run": run, "message": message}))
+        await self._write(
+            fresh, status.model_copy(update={"last_scheduled_run": run, "last_create_error": message})
+        )
 
     async def _write(self, body: Mapping[str, Any], status: ScheduleStatus) -> None:
         """Write ``status`` over ``body``'s, conditioned on its resourceVersion; ``_Redo`` on 409."""

@@ -60,7 +60,11 @@ def test_a_firing_creates_one_owned_run_even_with_two_operators(
 ) -> None:
     name = "every-minute"
     template = tagged_action(name, "restart", component_scope("HIVE", "HiveServer2"))["spec"]
-    kube.create(schedule(name, "* * * * *", template))
+    # Beside it, a schedule whose template the ServiceAction CRD refuses (no such action).
+    kube.create(
+        schedule(name, "* * * * *", template),
+        schedule("refused", "* * * * *", {**template, "actionName": "reboot"}),
+    )
     created = get_schedule(kube, name)
     # The first firing is the next whole minute after the creation.
     first = (parse_time(created["metadata"]["creationTimestamp"]) or datetime.now(UTC)).replace(second=0)
@@ -96,6 +100,12 @@ def test_a_firing_creates_one_owned_run_even_with_two_operators(
     calls = module_emulator.ok_runs(name)
     assert 1 <= len(calls) <= len(runs), (len(calls), sorted(runs))
     kube.kubectl("delete", f"serviceactionschedules.emrops.io/{name}")
+
+    refused = get_schedule(kube, "refused").get("status") or {}
+    assert "actionName" in refused.get("lastCreateError", ""), refused
+    assert refused["lastScheduledRun"] == run_name("refused", first)  # given up: not retried at every look
+    assert not runs_of(kube.all(), "refused")
+    kube.kubectl("delete", "serviceactionschedules.emrops.io/refused")
 
 
 def test_history_limits_prune_the_oldest_finished_runs(kube: Kube, module_emulator: Emulator) -> None:

@@ -209,3 +209,11 @@ def test_the_run_is_the_template_named_for_its_time_and_owned_by_the_schedule() 
     (owner,) = meta["ownerReferences"]
     assert owner["uid"] == "s-1" and owner["controller"] and owner["blockOwnerDeletion"]
     assert body["spec"] == TEMPLATE["spec"]
+
+
+def test_a_create_error_stays_until_the_next_claim() -> None:
+    refused = claimed(at(1)).model_copy(update={"last_create_error": "creating nightly-1 failed: invalid"})
+    quiet = plan(at(1, minutes=30), status=refused)
+    assert quiet.fire is None and quiet.status.last_create_error == refused.last_create_error
+    nxt = plan(at(2, minutes=1), status=refused)
+    assert nxt.fire is not None and nxt.status.last_create_error is None
