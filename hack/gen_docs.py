@@ -219,6 +219,19 @@ create a new ServiceAction with a later window. If the object was re-created by 
 long after it ran, this is the guard doing its job: remove the old ServiceAction from git
 ([GitOps](gitops.md#re-creation-the-risk-and-the-guard)).
 
+### `Failed` with reason `TenancyDenied` or `TenancyPolicyInvalid`
+
+The [tenancy policy](security.md) did not allow it, and emrops ended it before any EMR call:
+nothing ran. `TenancyDenied`: the policy does not grant the ServiceAction's namespace that region
+and cluster with those credentials (without `spec.credentialsSecretRef`, the operator's own
+identity, which a fresh install grants to no namespace). The message says what the policy grants
+that namespace. A platform admin adds a grant to the chart's `tenancy.operatorIdentity` (or
+`tenancy.secretCredentials`); then ask for a new run:
+`kubectl annotate svcact NAME emrops.io/run-requested-at="$(date -u +%FT%TZ)" --overwrite`.
+`TenancyPolicyInvalid`: the policy file stopped parsing while the operator ran (a hand-edited
+ConfigMap); every ServiceAction is refused until it is fixed, and the operator's log names the
+problem.
+
 ### Nothing happens at all
 
 - Is the operator running and watching that namespace? `kubectl -n emrops-system logs deploy/emrops`;
