@@ -234,6 +234,8 @@ table inet emrops_e2e {{
                 f"--client-ca-file={c.client_ca}",
                 f"--kubelet-client-certificate={c.admin_cert}",
                 f"--kubelet-client-key={c.admin_key}",
+                # The node's name resolves nowhere (no DNS for it): logs and exec go to its address.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--authorization-mode=Node,RBAC",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",

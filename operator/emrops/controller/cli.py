@@ -92,6 +92,7 @@ async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> int:
     (exit code 1: the pod restarts as a standby) when it can no longer renew it.
     """
     import kopf
+    from kopf._core.engines.peering import Identity as KopfIdentity  # a str; kopf does not export it
 
     from emrops.controller.health import HealthServer, HealthState
 
@@ -100,8 +101,11 @@ async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> int:
     if server is not None:
         await server.start()
     watch = settings.watch
+    # One name for this replica, in the Lease and in kopf: left to itself kopf names the process
+    # after its user, and the image's uid (65532) has no passwd entry: kopf.operator would fail.
+    identity = _identity()
     try:
-        async with _leadership(settings, health) as lost:
+        async with _leadership(settings, health, identity) as lost:
             await kopf.operator(
                 registry=registry,
                 memo=kopf.Memo(config=settings, health=health),
@@ -111,6 +115,7 @@ async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> int:
                 peering_name=watch.peering,
                 priority=watch.priority,
                 stop_flag=lost,
+                identity=KopfIdentity(identity),
             )
         return 1 if lost is not None and lost.is_set() else 0
     finally:
@@ -119,7 +124,9 @@ async def _operate(settings: Settings, registry: kopf.OperatorRegistry) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _leadership(settings: Settings, health: HealthState) -> AsyncIterator[asyncio.Event | None]:
+async def _leadership(
+    settings: Settings, health: HealthState, identity: str
+) -> AsyncIterator[asyncio.Event | None]:
     """Hold the Lease for the duration (``--leader-elect``); yields an event set on losing it."""
     if not settings.leader.enabled:
         yield None
@@ -133,7 +140,7 @@ async def _leadership(settings: Settings, health: HealthState) -> AsyncIterator[
     config = LeaseConfig(
         namespace=namespace,
         name=leader.name,
-        identity=_identity(),
+        identity=identity,
         lease_duration=leader.lease_duration,
         renew_deadline=leader.renew_deadline,
         retry_period=leader.retry_period,
