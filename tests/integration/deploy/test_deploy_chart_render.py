@@ -207,13 +207,18 @@ def test_least_privilege_rules(rendered: dict[str, list[dict[str, Any]]], name: 
         for rule in role["rules"]:
             for key in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[key], f"wildcard in {role['kind']} {key}"
-            assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+            assert not {"deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+            if "delete" in rule["verbs"]:
+                # Runs past ttlSecondsAfterFinished or a schedule's history limits (by uid and version).
+                assert rule["resources"] == ["serviceactions"], (
+                    "the operator deletes nothing but ServiceActions"
+                )
             assert "resourceNames" not in rule or rule["resourceNames"]
             if "secrets" in rule["resources"]:
                 assert rule["verbs"] == ["get"], "secrets: get only (no list/watch)"
             if "create" in rule["verbs"]:
-                assert rule["resources"] in (["events"], ["leases"]), (
-                    "the operator creates nothing but events and leases"
+                assert rule["resources"] in (["events"], ["leases"], ["serviceactions"]), (
+                    "the operator creates nothing but events, leases and a schedule's ServiceActions"
                 )
     # The Lease Role is the only extra: exactly the Lease rights, in the release namespace, on the
     # Lease the operator is told to use; no other role mentions leases.
@@ -233,6 +238,8 @@ def test_least_privilege_rules(rendered: dict[str, list[dict[str, Any]]], name: 
     assert resources <= {
         "serviceactions",
         "serviceactions/status",
+        "serviceactionschedules",
+        "serviceactionschedules/status",
         "secrets",
         "events",
         "kopfpeerings",
@@ -772,7 +779,10 @@ def test_defaults_watch_all_namespaces(rendered: dict[str, list[dict[str, Any]]]
     args = container(docs)["args"]
     assert not [a for a in args if a.startswith("--namespace")]
     assert "--metrics-port=8080" in args and "--health-port=8081" in args
-    assert one(docs, "CustomResourceDefinition")["metadata"]["name"] == "serviceactions.emrops.io"
+    assert sorted(c["metadata"]["name"] for c in of_kind(docs, "CustomResourceDefinition")) == [
+        "serviceactions.emrops.io",
+        "serviceactionschedules.emrops.io",
+    ]
     assert one(docs, "Service")["spec"]["ports"][0]["targetPort"] == "metrics"
     assert of_kind(docs, "ServiceMonitor") == [] and of_kind(docs, "NetworkPolicy") == []
     assert env_of(docs) == POD_ENV, "no credentials configured by default"
