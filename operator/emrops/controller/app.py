@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from emrops.controller import machine, tenancy
@@ -71,15 +72,29 @@ class Runtime:
     reaper: Reaper
     #: Runs ServiceActionSchedules: creates their runs, prunes their history.
     schedules: Schedules
-    _closed: bool = field(default=False)
+    #: Closes what ``open`` opened, last opened first.
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @classmethod
     async def open(cls, settings: Settings, login: Login, *, identity: str = "") -> Runtime:
+        # Everything opened is pushed on the stack as it opens: if a later step fails (the
+        # metrics port is taken), what was already open is closed before the error propagates.
+        async with AsyncExitStack() as stack:
+            runtime = await cls._open(stack, settings, login, identity)
+            runtime._stack = stack.pop_all()
+        return runtime
+
+    @classmethod
+    async def _open(cls, stack: AsyncExitStack, settings: Settings, login: Login, identity: str) -> Runtime:
         api = ApiClient(login)
-        emr = EmrClient(
-            endpoint=settings.emr.endpoint, network=settings.emr.network, deadline=settings.emr.call_timeout
+        stack.push_async_callback(api.aclose)
+        emr = await stack.enter_async_context(
+            EmrClient(
+                endpoint=settings.emr.endpoint,
+                network=settings.emr.network,
+                deadline=settings.emr.call_timeout,
+            )
         )
-        await emr.__aenter__()
         metrics = Metrics()
         if settings.serve.metrics_port:
             metrics.serve(settings.serve.metrics_port)
@@ -87,6 +102,7 @@ class Runtime:
             api, instance=identity, outcome=lambda outcome: metrics.events.labels(outcome=outcome).inc()
         )
         events.start()
+        stack.push_async_callback(events.aclose)
         services = Services(
             store=KubeApi(api, namespaces=settings.watch.namespaces),
             emr=emr,
@@ -104,7 +120,12 @@ class Runtime:
             tenancy_policy=tenancy_policy_of(settings),
         )
         reaper = Reaper(functools.partial(delete_if_unchanged, api))
-        return cls(settings, api, emr, metrics, events, Supervisor(services), reaper, Schedules(api))
+        schedules = Schedules(api)
+        stack.push_async_callback(schedules.stop)
+        stack.push_async_callback(reaper.stop)
+        supervisor = Supervisor(services)
+        stack.push_async_callback(supervisor.stop)
+        return cls(settings, api, emr, metrics, events, supervisor, reaper, schedules)
 
     async def ready_problems(self) -> list[str]:
         """Why the operator is not ready (``/readyz``); empty when it is.
@@ -138,12 +159,8 @@ class Runtime:
         return False
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self.supervisor.stop()
-        await self.reaper.stop()
-        await self.schedules.stop()
-        await self.events.aclose()
-        await self.emr.aclose()
-        await self.api.aclose()
+        """Stop the supervisor, reaper and schedules, then close Events, EMR and the apiserver.
+
+        A second call does nothing: the stack is empty once closed.
+        """
+        await self._stack.aclose()
