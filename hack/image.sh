@@ -164,7 +164,7 @@ PIP_KEYS=" index-url extra-index-url trusted-host cert client-cert find-links pr
 pip_settings() {
   local python
   python="$(command -v python3 || true)"
-  [ -n "$python" ] && "$python" -m pip config list 2>/dev/null || true
+  if [ -n "$python" ]; then "$python" -m pip config list 2>/dev/null || true; fi
 }
 
 # Writes $1 (a pip.conf) and prints podman's --volume arguments, one a line.
@@ -216,8 +216,7 @@ inputs_hash() {
 }
 
 build_image() {
-  local base="$1" hash="$2" old nofile nproc line
-  old="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+  local base="$1" hash="$2" nofile nproc line
   local mounts=()
   while IFS= read -r line; do mounts+=(--volume "$line"); done < <(pip_build_mounts "$WORK/pip.conf")
   # podman's default ulimits exceed the hard limits of some machines (and fail there): stay within.
@@ -237,10 +236,12 @@ build_image() {
     --build-arg "PYTHON_IMAGE=$base" --label "$INPUTS_LABEL=$hash" \
     "${mounts[@]}" -t "$IMAGE" .) >&2
   log "built $IMAGE in $((SECONDS - began)) s"
-  # The image this one replaced, now untagged; nothing else of the shared store is pruned.
-  if [ -n "$old" ] && [ "$old" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]; then
-    podman rmi "$old" >/dev/null 2>&1 || true
-  fi
+  # The images this one replaced, now untagged (also earlier ones a container still used then);
+  # only ours, by their label: nothing else of the shared store is pruned.
+  local stale
+  for stale in $(podman images --quiet --filter dangling=true --filter "label=$INPUTS_LABEL"); do
+    podman rmi "$stale" >/dev/null 2>&1 || true
+  done
 }
 
 write_archive() {
