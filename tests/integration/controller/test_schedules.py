@@ -26,11 +26,21 @@ from fixtures.objects import component_scope
 pytestmark = pytest.mark.integration
 
 
+EVERY_MINUTE = "every-minute"
+TEMPLATE = tagged_action(EVERY_MINUTE, "restart", component_scope("HIVE", "HiveServer2"))["spec"]
+
+
 @pytest.fixture(scope="module", autouse=True)
 def operator(kube: Kube, operator_factory: OperatorFactory) -> None:
     kube.create_secret()
     operator_factory()
     operator_factory()
+    # Created first, so the wait for its first firing (the next whole minute) overlaps the other
+    # tests. Beside it, a schedule whose template the ServiceAction CRD refuses (no such action).
+    kube.create(
+        schedule(EVERY_MINUTE, "* * * * *", TEMPLATE),
+        schedule("refused", "* * * * *", {**TEMPLATE, "actionName": "reboot"}),
+    )
 
 
 def schedule(name: str, cron: str, template_spec: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -53,59 +63,6 @@ def get_schedule(kube: Kube, name: str) -> dict[str, Any]:
 
 def runs_of(objs: dict[str, dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
     return {n: o for n, o in objs.items() if (o["metadata"].get("labels") or {}).get(SCHEDULE_LABEL) == name}
-
-
-def test_a_firing_creates_one_owned_run_even_with_two_operators(
-    kube: Kube, module_emulator: Emulator
-) -> None:
-    name = "every-minute"
-    template = tagged_action(name, "restart", component_scope("HIVE", "HiveServer2"))["spec"]
-    # Beside it, a schedule whose template the ServiceAction CRD refuses (no such action).
-    kube.create(
-        schedule(name, "* * * * *", template),
-        schedule("refused", "* * * * *", {**template, "actionName": "reboot"}),
-    )
-    created = get_schedule(kube, name)
-    # The first firing is the next whole minute after the creation.
-    first = (parse_time(created["metadata"]["creationTimestamp"]) or datetime.now(UTC)).replace(second=0)
-    first += timedelta(minutes=1)
-    expected = run_name(name, first)
-
-    objs = kube.wait_until(
-        f"{expected} to succeed",
-        lambda o: (o.get(expected, {}).get("status") or {}).get("phase") == "Succeeded",
-        timeout=150,
-    )
-    run = objs[expected]
-    (owner,) = run["metadata"]["ownerReferences"]
-    assert owner["kind"] == "ServiceActionSchedule" and owner["uid"] == created["metadata"]["uid"]
-    assert owner["controller"] is True and owner["blockOwnerDeletion"] is True
-    assert run["metadata"]["labels"] == {"team": "ops", SCHEDULE_LABEL: name}
-    assert run["metadata"]["annotations"][SCHEDULED_AT] == format_time(first)
-    assert run["spec"] == template
-
-    deadline = time.monotonic() + 30
-    while True:
-        status = get_schedule(kube, name).get("status") or {}
-        if status.get("lastSuccessfulTime") and not status.get("active"):
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.5)
-    assert status["lastScheduleTime"] == format_time(first)
-    assert status["lastScheduledRun"] == expected
-    # Both processes raced every firing so far: one run and one call per scheduled minute.
-    runs = runs_of(kube.all(), name)
-    minutes = {r["metadata"]["annotations"][SCHEDULED_AT] for r in runs.values()}
-    assert len(runs) == len(minutes), sorted(runs)
-    calls = module_emulator.ok_runs(name)
-    assert 1 <= len(calls) <= len(runs), (len(calls), sorted(runs))
-    kube.kubectl("delete", f"serviceactionschedules.emrops.io/{name}")
-
-    refused = get_schedule(kube, "refused").get("status") or {}
-    assert "actionName" in refused.get("lastCreateError", ""), refused
-    assert refused["lastScheduledRun"] == run_name("refused", first)  # given up: not retried at every look
-    assert not runs_of(kube.all(), "refused")
-    kube.kubectl("delete", "serviceactionschedules.emrops.io/refused")
 
 
 def test_history_limits_prune_the_oldest_finished_runs(kube: Kube, module_emulator: Emulator) -> None:
@@ -200,3 +157,50 @@ def test_the_schedule_example_is_accepted_unchanged(kube: Kube) -> None:
     ]
     row = next(line.split() for line in table[1:] if line.startswith(manifest["metadata"]["name"]))
     assert row[1:6] == ["0", "3", "*", "*", "0"] and row[6:8] == ["Asia/Shanghai", "false"]
+
+
+def test_a_firing_creates_one_owned_run_even_with_two_operators(
+    kube: Kube, module_emulator: Emulator
+) -> None:
+    name, template = EVERY_MINUTE, TEMPLATE
+    created = get_schedule(kube, name)
+    # The first firing is the next whole minute after the creation.
+    first = (parse_time(created["metadata"]["creationTimestamp"]) or datetime.now(UTC)).replace(second=0)
+    first += timedelta(minutes=1)
+    expected = run_name(name, first)
+
+    objs = kube.wait_until(
+        f"{expected} to succeed",
+        lambda o: (o.get(expected, {}).get("status") or {}).get("phase") == "Succeeded",
+        timeout=150,
+    )
+    run = objs[expected]
+    (owner,) = run["metadata"]["ownerReferences"]
+    assert owner["kind"] == "ServiceActionSchedule" and owner["uid"] == created["metadata"]["uid"]
+    assert owner["controller"] is True and owner["blockOwnerDeletion"] is True
+    assert run["metadata"]["labels"] == {"team": "ops", SCHEDULE_LABEL: name}
+    assert run["metadata"]["annotations"][SCHEDULED_AT] == format_time(first)
+    assert run["spec"] == template
+
+    deadline = time.monotonic() + 30
+    while True:
+        status = get_schedule(kube, name).get("status") or {}
+        if status.get("lastSuccessfulTime") and not status.get("active"):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+    assert status["lastScheduleTime"] == format_time(first)
+    assert status["lastScheduledRun"] == expected
+    # Both processes raced every firing so far: one run and one call per scheduled minute.
+    runs = runs_of(kube.all(), name)
+    minutes = {r["metadata"]["annotations"][SCHEDULED_AT] for r in runs.values()}
+    assert len(runs) == len(minutes), sorted(runs)
+    calls = module_emulator.ok_runs(name)
+    assert 1 <= len(calls) <= len(runs), (len(calls), sorted(runs))
+    kube.kubectl("delete", f"serviceactionschedules.emrops.io/{name}")
+
+    refused = get_schedule(kube, "refused").get("status") or {}
+    assert "actionName" in refused.get("lastCreateError", ""), refused
+    assert refused["lastScheduledRun"] == run_name("refused", first)  # given up: not retried at every look
+    assert not runs_of(kube.all(), "refused")
+    kube.kubectl("delete", "serviceactionschedules.emrops.io/refused")
