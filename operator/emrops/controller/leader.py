@@ -186,7 +186,11 @@ class Elector:
             async with asyncio.timeout(self.config.retry_period):
                 return await self.try_acquire_or_renew()
         except Exception as exc:  # one failed round trip: the deadline decides, not one error
-            logger.warning("lease %s/%s: %s", self.config.namespace, self.config.name, type(exc).__name__)
+            # An ApiError's text says what failed (the status, or why there was no answer: an
+            # unresolvable apiserver address in a pod) and never holds the token; any other
+            # exception is named only.
+            reason = str(exc) if isinstance(exc, ApiError) else type(exc).__name__
+            logger.warning("lease %s/%s: %s", self.config.namespace, self.config.name, reason)
             return False
 
     async def release(self) -> None:

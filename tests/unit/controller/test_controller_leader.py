@@ -8,6 +8,7 @@ shared fake clock, so "at most one leader" is checked at every step of random sc
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emrops.controller.apiserver import ApiError
 from emrops.controller.leader import Elector, LeaseConfig, LeaseConflict, LeaseRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,6 +122,30 @@ async def test_a_leader_that_cannot_renew_reports_the_loss() -> None:
     a._renewed_at = a._clock()
     await asyncio.wait_for(a.keep(lost), 5)
     assert lost.is_set() and not a.leading
+
+
+async def test_a_failed_attempt_logs_why_an_api_call_failed(caplog: pytest.LogCaptureFixture) -> None:
+    """In a pod that could not reach the apiserver, "lease ns/emrops: ApiError" said nothing of why."""
+    store, clock = FakeLeases(), Clock()
+    (a,) = electors(1, store, clock)
+    unreachable = "GET /apis/coordination.k8s.io/v1/namespaces/ns/leases/emrops: ConnectError: no such host"
+
+    async def failing_get() -> LeaseRecord | None:
+        raise ApiError(0, unreachable)
+
+    store.get = failing_get  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="emrops.leader"):
+        assert not await a._attempt()
+    assert caplog.messages == [f"lease ns/emrops: {unreachable}"]
+
+    async def other_failure() -> LeaseRecord | None:
+        raise ConnectionError("text of unknown origin")
+
+    store.get = other_failure  # type: ignore[method-assign]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="emrops.leader"):
+        assert not await a._attempt()
+    assert caplog.messages == ["lease ns/emrops: ConnectionError"], "other exceptions: named only"
 
 
 def test_the_timings_must_let_a_leader_give_up_before_a_standby_takes_over() -> None:
