@@ -120,7 +120,7 @@ class Runtime:
             tenancy_policy=tenancy_policy_of(settings),
         )
         reaper = Reaper(functools.partial(delete_if_unchanged, api))
-        schedules = Schedules(api)
+        schedules = Schedules(api, emit=events.emit)
         stack.push_async_callback(schedules.stop)
         stack.push_async_callback(reaper.stop)
         supervisor = Supervisor(services)

@@ -25,11 +25,12 @@ import pydantic
 
 from emrops.api.constants import GROUP, VERSION
 from emrops.api.schedule import SCHEDULE_KIND, SCHEDULE_LABEL, SCHEDULE_PLURAL, ScheduleSpec, ScheduleStatus
-from emrops.api.status import parse_time
+from emrops.api.status import format_time, parse_time
 from emrops.controller import objects
 from emrops.controller.apiserver import MERGE_PATCH, ApiClient, ApiError
 from emrops.controller.cron import Cron, CronError
 from emrops.controller.kube import Gone, status_patch
+from emrops.controller.machine import Event
 from emrops.controller.schedule_policy import Child, Plan, decide, run_body
 
 logger = logging.getLogger("emrops.controller")
@@ -37,6 +38,10 @@ logger = logging.getLogger("emrops.controller")
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+#: Posts a Kubernetes Event about an object (``EventRecorder.emit``).
+EmitFn = Callable[[Mapping[str, Any], Event], None]
 
 
 def schedule_path(namespace: str, name: str) -> str:
@@ -62,8 +67,12 @@ class Schedules:
         clock: Callable[[], datetime] = _utc_now,
         resync_seconds: float = 300.0,
         retry_seconds: float = 10.0,
+        emit: EmitFn = lambda _body, _event: None,
     ) -> None:
         self._api = api
+        #: Events on the schedule, as a CronJob's (SuccessfulCreate, FailedCreate, SuccessfulDelete),
+        #: posted by the process that acted only.
+        self._emit = emit
         self._clock = clock
         #: Longest sleep between two looks, whatever the schedule says (a missed wake costs this).
         self._resync = resync_seconds
@@ -173,6 +182,9 @@ class Schedules:
                     ref,
                     run.name,
                 )
+                self._emit(
+                    body, Event("SuccessfulDelete", f"Deleted {run.name}, which had not started (Replace)")
+                )
         fire = plan.fire
         if fire is not None:
             if fire.claim:
@@ -180,6 +192,7 @@ class Schedules:
             try:
                 await objects.create(self._api, str(meta.get("namespace")), run_body(body, spec, fire))
                 logger.info("schedule %s: created %s for %s", ref, fire.name, fire.at.isoformat())
+                self._emit(body, Event("SuccessfulCreate", f"Created {fire.name} for {format_time(fire.at)}"))
             except objects.AlreadyExists:
                 logger.info("schedule %s: %s exists already (created by another process)", ref, fire.name)
             except ApiError as exc:
@@ -195,11 +208,13 @@ class Schedules:
                 self._api, str(meta.get("namespace")), run.name, run.uid, run.resource_version
             ):
                 logger.info("schedule %s: deleted %s (history limit)", ref, run.name)
+                self._emit(body, Event("SuccessfulDelete", f"Deleted {run.name} (history limit)"))
         await self._write(body, plan.status)
 
     async def _give_up(self, body: Mapping[str, Any], run: str, message: str) -> None:
         meta = body.get("metadata") or {}
         logger.warning("schedule %s/%s: %s", meta.get("namespace"), meta.get("name"), message)
+        self._emit(body, Event("FailedCreate", message, type="Warning"))
         fresh = await self._get(str(meta.get("namespace")), str(meta.get("name")), str(meta.get("uid")))
         status = ScheduleStatus.from_dict(fresh.get("status"))
         await self._write(

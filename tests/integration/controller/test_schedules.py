@@ -197,6 +197,12 @@ def test_a_firing_creates_one_owned_run_even_with_two_operators(
     assert len(runs) == len(minutes), sorted(runs)
     calls = module_emulator.ok_runs(name)
     assert 1 <= len(calls) <= len(runs), (len(calls), sorted(runs))
+    events = json.loads(
+        kube.kubectl("get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json").stdout
+    )["items"]
+    created_events = [e for e in events if e["reason"] == "SuccessfulCreate" and expected in e["message"]]
+    # Posted by the process that created the run only.
+    assert len(created_events) == 1 and created_events[0]["count"] == 1, events
     kube.kubectl("delete", f"serviceactionschedules.emrops.io/{name}")
 
     refused = get_schedule(kube, "refused").get("status") or {}
