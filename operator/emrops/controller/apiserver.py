@@ -14,6 +14,9 @@ EMR, so this costs nothing in imports.
   the pool unable to hand out connections: see ``emrops.emr.client``). A thousand workers writing
   status at once therefore share a few keep-alive connections instead of opening one each (each
   TLS connection holds about 128 KiB of buffers).
+- **A priority lane**: requests made inside ``priority()`` (a worker's submission: the intent,
+  the re-check, the record of the call) wait on a few slots of their own, so a submission is not
+  queued behind a thousand other objects' writes while the clock of its intent runs.
 - **Errors** are ``ApiError`` with the HTTP status and the apiserver's ``Status.message``; the
   request's Authorization header is never part of any message.
 """
@@ -21,9 +24,11 @@ EMR, so this costs nothing in imports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -36,6 +41,20 @@ MERGE_PATCH = "application/merge-patch+json"
 #: default rate limit is 5 qps / burst 10; 8 in flight keeps a burst's writes pipelined on
 #: keep-alive connections without a connection per worker.
 DEFAULT_MAX_CONNECTIONS = 8
+#: Connections of the priority lane, on top of ``max_connections``.
+DEFAULT_PRIORITY_CONNECTIONS = 4
+
+_PRIORITY: contextvars.ContextVar[bool] = contextvars.ContextVar("emrops_apiserver_priority", default=False)
+
+
+@contextlib.contextmanager
+def priority() -> Iterator[None]:
+    """Requests made in this block (in this task) use the priority lane."""
+    token = _PRIORITY.set(True)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
 
 
 class Credentials(Protocol):
@@ -82,15 +101,17 @@ class ApiClient:
         login: Login,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        priority_connections: int = DEFAULT_PRIORITY_CONNECTIONS,
         timeout: float = 30.0,
     ) -> None:
         self._login = login
-        self._max = max_connections
+        self._max = max_connections + priority_connections
         self._timeout = timeout
         self._info = login()
         self._client = self._transport(self._info)
         self._retired: list[httpx.AsyncClient] = []
         self._slots = asyncio.Semaphore(max_connections)
+        self._priority_slots = asyncio.Semaphore(priority_connections) if priority_connections else None
 
     def _transport(self, info: Credentials) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -119,7 +140,8 @@ class ApiClient:
     ) -> dict[str, Any]:
         """Send one request; return the decoded JSON answer. Raises ``ApiError`` (4xx/5xx, transport)."""
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        async with self._slots:
+        lane = self._priority_slots if self._priority_slots and _PRIORITY.get() else self._slots
+        async with lane:
             response = await self._send(method, path, params, content, content_type, request_timeout)
             if response.status_code == 401:
                 # A rotated token (projected ServiceAccount tokens are replaced on disk): read it again.

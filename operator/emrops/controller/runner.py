@@ -53,6 +53,7 @@ from emrops.api.spec import ServiceActionSpec
 from emrops.api.status import Phase, PlanStatus, ProgressStatus, RunStatus, format_time, parse_time
 from emrops.api.targets import targets_of
 from emrops.controller import credentials, machine, queue, tenancy
+from emrops.controller.apiserver import priority
 from emrops.controller.call_errors import call_error, naming_credentials
 from emrops.controller.kube import Body, Conflict, Gone, ObjectStore, SecretUnreadable, write_status
 from emrops.controller.metrics import Metrics
@@ -603,7 +604,8 @@ class Worker:
         async with self.services.submissions:
             if self.draining.is_set():
                 return
-            after = await self._submit_now(decision, basis, run, attempt, intent_id)
+            with priority():  # its apiserver requests go ahead of other objects' (apiserver.py)
+                after = await self._submit_now(decision, basis, run, attempt, intent_id)
         if isinstance(after, machine.Wait) and not self.draining.is_set():
             await self._after(after)
 

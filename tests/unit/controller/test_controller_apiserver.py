@@ -8,7 +8,7 @@ import kopf
 import pytest
 from loopback_apiserver import Seen, loopback, status_error
 
-from emrops.controller.apiserver import MERGE_PATCH, ApiClient, ApiError
+from emrops.controller.apiserver import MERGE_PATCH, ApiClient, ApiError, priority
 from emrops.controller.kube import KubeApi
 
 
@@ -118,3 +118,26 @@ def test_a_missing_login_is_a_login_error() -> None:
 
     with pytest.raises(kopf.LoginError):
         ApiClient(nothing)
+
+
+async def test_a_request_in_priority_goes_ahead_of_a_full_ordinary_lane() -> None:
+    """A submission's writes are not queued behind other objects' while its intent's clock runs."""
+    release = asyncio.Event()
+
+    async def answer(seen: Seen) -> tuple[int, object]:
+        if seen.path.startswith("/slow"):
+            await release.wait()
+        return 200, {}
+
+    async with loopback(answer) as server:
+        api = ApiClient(server.info, max_connections=2, priority_connections=1)
+        try:
+            ordinary = [asyncio.create_task(api.request("GET", f"/slow/{i}")) for i in range(10)]
+            await asyncio.sleep(0.3)
+            with priority():
+                assert await asyncio.wait_for(api.request("GET", "/urgent"), 5) == {}
+            assert server.most_in_flight == 3  # two ordinary ones, and the urgent one beside them
+            release.set()
+            await asyncio.gather(*ordinary)
+        finally:
+            await api.aclose()
