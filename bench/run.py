@@ -459,8 +459,8 @@ class Bench:
 
     # --- the floors: kopf alone over the same objects, the bare apiserver writes --------------
 
-    async def phase_floors(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    async def kopf_floor(self) -> dict[str, Any]:
+        """A no-op kopf operator with emrops' kopf settings, started over every object there is."""
         total = len(await self.kube.list())
         self.log(f"floors: a no-op kopf operator with emrops' kopf settings over {total} objects")
         floor = KopfFloorProcess(self.work / "kopf-floor", self.cp.kubeconfig).start()
@@ -469,7 +469,7 @@ class Bench:
             sampler.start()
             first = await idle_sample(floor.pid, seconds=10)
             idle = await idle_sample(floor.pid, seconds=self.idle_seconds)
-            out["kopf"] = {
+            return {
                 "objects": total,
                 "first_10s_after_start": first,
                 "idle": idle,
@@ -477,6 +477,9 @@ class Bench:
             }
         finally:
             floor.stop()
+
+    async def phase_floors(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kopf": await self.kopf_floor()}
         writes = getattr(self, "writes_to_operation_id", 3)
         targets = workload.targets(self.n_burst, self.burst_clusters, prefix="floor")
         self.log(f"floors: {len(targets)} creates + {writes} status writes each, bare client")
@@ -540,14 +543,21 @@ class Bench:
         began = time.monotonic()
         op = self.start_operator()
         ready = time.monotonic() - began
+        sampler = Sampler(op.pid)
+        sampler.start()
         first = await idle_sample(op.pid, seconds=10)
         idle = await idle_sample(op.pid, seconds=self.idle_seconds)
+        peak = sampler.stop()["rss_peak_mib"]
+        emr_calls = len(self.emulator.calls())
+        op.stop()
+        self.results["floors"] = {"kopf": await self.kopf_floor()}
         return {
             "objects": len(targets),
             "seconds_to_healthy": round(ready, 2),
             "first_10s_after_start": first,
             "operator_idle": idle,
-            "emr_calls": len(self.emulator.calls()),
+            "rss_peak_mib": peak,
+            "emr_calls": emr_calls,
         }
 
     def metrics_excerpt(self) -> list[str]:
@@ -592,6 +602,14 @@ def floor_ratios(results: dict[str, Any]) -> dict[str, Any]:
         out["rss_after_restart_emrops_over_kopf"] = round(restarted["rss_mib"] / kopf["idle"]["rss_mib"], 2)
         out["rss_peak_emrops_over_kopf_peak"] = round(
             scale["operator_active"]["rss_peak_mib"] / kopf["rss_peak_mib"], 2
+        )
+    idle_scale = results.get("idle_scale") or {}
+    if kopf and "operator_idle" in idle_scale:
+        out["rss_idle_over_finished_objects_emrops_over_kopf"] = round(
+            idle_scale["operator_idle"]["rss_mib"] / kopf["idle"]["rss_mib"], 2
+        )
+        out["rss_peak_at_start_emrops_over_kopf"] = round(
+            idle_scale["rss_peak_mib"] / kopf["rss_peak_mib"], 2
         )
     writes = floors.get("apiserver_writes")
     burst = results.get("burst") or {}
@@ -739,6 +757,16 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
             "objects": idle_scale["objects"],
             "met": rss <= 100,
         }
+        peak = idle_scale["rss_peak_mib"]
+        out["rss_peak_le_150mib_starting_over_5000_finished"] = {"value_mib": peak, "met": peak <= 150}
+        kopf = floors.get("kopf")
+        if kopf:
+            out["rss_idle_le_2x_kopf_floor_over_5000_finished"] = {
+                "value_mib": rss,
+                "floor_mib": kopf["idle"]["rss_mib"],
+                "ratio": round(rss / kopf["idle"]["rss_mib"], 2),
+                "met": rss <= 2 * kopf["idle"]["rss_mib"],
+            }
     return out
 
 
