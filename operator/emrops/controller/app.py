@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from emrops.controller import machine, tenancy
 from emrops.controller.apiserver import ApiClient, Login
-from emrops.controller.backoff import Backoff
 from emrops.controller.events import EventRecorder
 from emrops.controller.kube import KubeApi, collection_path
 from emrops.controller.metrics import Metrics
@@ -44,10 +43,9 @@ CLOCK_SKEW_MARGIN = 2.0
 
 def policy_of(settings: Settings) -> machine.Policy:
     return machine.Policy(
-        backoff=Backoff(base=settings.retry.backoff_base, cap=settings.retry.backoff_cap),
+        # The backoff and the bounded attempts are fixed internals: machine.Policy's defaults.
         poll_initial=settings.polling.initial_seconds,
         poll_max=settings.polling.max_seconds,
-        bounded_attempts=settings.retry.bounded_attempts,
         submit_grace=settings.emr.call_timeout + SUBMIT_GRACE_MARGIN,
     )
 

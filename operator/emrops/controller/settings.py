@@ -1,5 +1,10 @@
 """The operator's settings: one frozen object, built once from flags and ``EMROPS_*`` variables.
 
+Each option is declared once, on its dataclass field (``setting``): flag, variable, type (the
+parser of its text), default and help. The argparse flags, the ``--help`` text, the settings
+table of docs/operator.md (``hack/gen_docs.py``) and the check of the chart's values.yaml
+defaults (tests/unit/deploy) are all derived from those declarations.
+
 A flag given on the command line wins over its environment variable, which wins over the default.
 Every error names both the flag and the variable. The settings are passed explicitly to whoever
 needs them; there is no module-level mutable configuration.
@@ -8,12 +13,15 @@ needs them; there is no module-level mutable configuration.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from emrops.controller.labels import parse_label_selector
 from emrops.emr.endpoints import parse_endpoint_override
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -21,258 +29,79 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class WatchSettings:
-    #: Namespaces to watch; empty means all namespaces (cluster-wide).
-    namespaces: tuple[str, ...] = ()
-    #: Only ServiceActions matching this label selector (to shard across operator processes).
-    label_selector: str | None = None
-    #: kopf peering name (HA); None runs standalone.
-    peering: str | None = None
-    #: kopf peering priority of this process.
-    priority: int = 0
+class Option(Generic[T]):
+    """One option: everything the parser, ``--help`` and docs/operator.md say about it."""
 
-
-@dataclass(frozen=True)
-class EmrSettings:
-    #: Override of the EMR endpoint for every region (the emulator); None uses Alibaba's endpoints.
-    endpoint: str | None = None
-    #: ``public`` or ``vpc`` endpoints.
-    network: Literal["public", "vpc"] = "public"
-    #: Overall seconds one EMR call may take.
-    call_timeout: float = 30.0
-
-
-@dataclass(frozen=True)
-class PollingSettings:
-    #: First wait between GetOperation polls, in seconds.
-    initial_seconds: float = 2.0
-    #: Longest wait between polls; the wait doubles up to it.
-    max_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
-class RateLimitSettings:
-    #: EMR calls per second per (access key, region); 0 turns the limiter off.
-    qps: float = 10.0
-    #: Calls that may be made at once after a quiet period.
-    burst: int = 20
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    #: First backoff ceiling, in seconds (full jitter below it).
-    backoff_base: float = 1.0
-    #: Largest backoff ceiling, in seconds.
-    backoff_cap: float = 60.0
-    #: Attempts allowed for bounded-retry errors (InvokeEcmError).
-    bounded_attempts: int = 3
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    #: Port of the Prometheus ``/metrics`` endpoint; 0 turns it off.
-    metrics_port: int = 8080
-    #: Port of the ``/healthz`` (liveness) and ``/readyz`` (readiness) endpoints; 0 turns them off.
-    health_port: int = 8081
-
-
-@dataclass(frozen=True)
-class LeaderSettings:
-    #: Elect one leader among replicas through a coordination.k8s.io Lease; the rest stand by.
-    enabled: bool = False
-    #: Namespace of the Lease; None: the pod's own (POD_NAMESPACE, or the ServiceAccount's).
-    namespace: str | None = None
-    #: Name of the Lease.
-    name: str = "emrops"
-    #: Seconds a leader's hold lasts from its last renewal; a standby takes over after it.
-    lease_duration: float = 15.0
-    #: Seconds the leader keeps trying to renew before it gives up leading (and exits).
-    renew_deadline: float = 10.0
-    #: Seconds between two attempts to take or renew the lease.
-    retry_period: float = 2.0
-
-
-@dataclass(frozen=True)
-class ShutdownSettings:
-    #: On SIGTERM, seconds a RunApplicationAction in flight may take to finish and be recorded
-    #: before the operator exits; keep it below the pod's terminationGracePeriodSeconds.
-    grace_seconds: float = 20.0
-
-
-@dataclass(frozen=True)
-class TenancySettings:
-    #: The tenancy policy file (docs/security.md); None: the operator's own identity serves no
-    #: namespace and Secret credentials are not restricted (``tenancy.CLOSED``). ``emrops run``
-    #: checks the file before it starts (``tenancy_file.problem``).
-    policy_file: str | None = None
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    format: Literal["text", "json"] = "text"
-    level: str = "INFO"
-
-
-@dataclass(frozen=True)
-class Settings:
-    watch: WatchSettings = field(default_factory=WatchSettings)
-    emr: EmrSettings = field(default_factory=EmrSettings)
-    polling: PollingSettings = field(default_factory=PollingSettings)
-    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
-    retry: RetrySettings = field(default_factory=RetrySettings)
-    serve: ServeSettings = field(default_factory=ServeSettings)
-    shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
-    leader: LeaderSettings = field(default_factory=LeaderSettings)
-    log: LogSettings = field(default_factory=LogSettings)
-    tenancy: TenancySettings = field(default_factory=TenancySettings)
-
-
-# --- flags ------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class _Option:
     flag: str
     env: str
+    default: T
+    #: Turns the given text into the value; raises ValueError when the text is not one.
+    parse: Callable[[str], T]
+    #: What the option does (Markdown: docs/operator.md shows it as is, ``--help`` without backticks).
     help: str
-    metavar: str | None = None
+    metavar: str
+    #: What a valid value is, for the error message; empty: the parser's own message says it.
+    expect: str = ""
+    #: The default in words, where its value says little (``None`` means "all namespaces").
+    default_text: str = ""
+    #: A one-letter alias of the flag.
+    short: str = ""
+    #: The flag may be given several times; the variable holds a comma-separated list.
+    repeatable: bool = False
+    #: An empty value given as a flag means the default, as an empty variable always does.
+    empty_is_default: bool = False
 
     @property
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
+    @property
+    def shown_default(self) -> str:
+        """The default as docs/operator.md and ``--help`` show it."""
+        if self.default_text:
+            return self.default_text
+        value: Any = self.default
+        if isinstance(value, bool):
+            return f"`{str(value).lower()}`"
+        return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
-OPTIONS = (
-    _Option(
-        "--namespace", "EMROPS_NAMESPACES", "namespace to watch (repeatable; default: all namespaces)", "NS"
-    ),
-    _Option(
-        "--label-selector", "EMROPS_LABEL_SELECTOR", "only ServiceActions matching this label selector", "SEL"
-    ),
-    _Option(
-        "--emr-endpoint", "EMROPS_EMR_ENDPOINT", "EMR API endpoint override (http only for loopback)", "URL"
-    ),
-    _Option("--emr-network", "EMROPS_EMR_NETWORK", "public or vpc EMR endpoints (default public)", "NET"),
-    _Option(
-        "--emr-call-timeout",
-        "EMROPS_EMR_CALL_TIMEOUT",
-        "seconds one EMR call may take (30); a run found mid-submission after a restart is "
-        "declared Unknown once this plus a margin has passed",
-        "S",
-    ),
-    _Option(
-        "--shutdown-grace",
-        "EMROPS_SHUTDOWN_GRACE",
-        "on SIGTERM, seconds a RunApplicationAction in flight may take to be recorded (20); "
-        "no new submission starts once shutdown begins",
-        "S",
-    ),
-    _Option("--log-format", "EMROPS_LOG_FORMAT", "text or json (default text)", "FMT"),
-    _Option("--log-level", "EMROPS_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR (default INFO)", "LEVEL"),
-    _Option("--metrics-port", "EMROPS_METRICS_PORT", "port of /metrics (default 8080, 0 = off)", "PORT"),
-    _Option(
-        "--health-port", "EMROPS_HEALTH_PORT", "port of /healthz and /readyz (default 8081, 0 = off)", "PORT"
-    ),
-    _Option(
-        "--rate-limit-qps",
-        "EMROPS_RATE_LIMIT_QPS",
-        "EMR calls/s per access key and region (10; 0 = off)",
-        "N",
-    ),
-    _Option("--rate-limit-burst", "EMROPS_RATE_LIMIT_BURST", "burst of EMR calls (default 20)", "N"),
-    _Option("--poll-initial-seconds", "EMROPS_POLL_INITIAL_SECONDS", "first GetOperation interval (2)", "S"),
-    _Option("--poll-max-seconds", "EMROPS_POLL_MAX_SECONDS", "longest GetOperation interval (30)", "S"),
-    _Option(
-        "--leader-elect",
-        "EMROPS_LEADER_ELECT",
-        "true: elect one leader among replicas through a Lease; the others stand by (default false)",
-        "BOOL",
-    ),
-    _Option(
-        "--leader-election-namespace",
-        "EMROPS_LEADER_ELECTION_NAMESPACE",
-        "namespace of the Lease (default: the pod's namespace)",
-        "NS",
-    ),
-    _Option(
-        "--leader-election-id", "EMROPS_LEADER_ELECTION_ID", "name of the Lease (default emrops)", "NAME"
-    ),
-    _Option(
-        "--leader-elect-lease-duration",
-        "EMROPS_LEADER_ELECT_LEASE_DURATION",
-        "seconds a leader's hold lasts; a standby takes over after it (15)",
-        "S",
-    ),
-    _Option(
-        "--leader-elect-renew-deadline",
-        "EMROPS_LEADER_ELECT_RENEW_DEADLINE",
-        "seconds the leader keeps trying to renew before it stops leading (10)",
-        "S",
-    ),
-    _Option(
-        "--leader-elect-retry-period",
-        "EMROPS_LEADER_ELECT_RETRY_PERIOD",
-        "seconds between attempts to take or renew the lease (2)",
-        "S",
-    ),
-    _Option(
-        "--tenancy-policy",
-        "EMROPS_TENANCY_POLICY",
-        "the tenancy policy file: which namespaces may use the operator's identity, and on which "
-        "clusters (default: none may); read again when it changes",
-        "FILE",
-    ),
-    _Option("--peering", "EMROPS_PEERING", "kopf peering name for HA (default: standalone)", "NAME"),
-    _Option("--priority", "EMROPS_PRIORITY", "kopf peering priority (default 0)", "N"),
-)
-_BY_DEST = {o.dest: o for o in OPTIONS}
+    def read(self, raw: str, source: str) -> T:
+        try:
+            return self.parse(raw)
+        except ValueError as exc:
+            if self.expect:
+                raise SettingsError(f"{source}: {raw!r} is not {self.expect}") from None
+            raise SettingsError(f"{source}: {exc}") from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add every operator flag to ``parser`` (defaults None: the environment may fill them)."""
-    for option in OPTIONS:
-        text = f"{option.help} [env {option.env}]"
-        if option.flag == "--namespace":
-            parser.add_argument("-n", option.flag, action="append", metavar=option.metavar, help=text)
-        else:
-            parser.add_argument(option.flag, metavar=option.metavar, help=text)
-
-
-def _raw(args: argparse.Namespace, env: Mapping[str, str], dest: str) -> tuple[str | None, str]:
-    option = _BY_DEST[dest]
-    value = getattr(args, dest, None)
-    if value is not None:
-        return str(value), f"{option.flag}"
-    found = env.get(option.env)
-    if found is not None and found.strip() != "":
-        return found.strip(), f"{option.env}"
-    return None, f"{option.flag} / {option.env}"
-
-
-def _typed(
-    args: argparse.Namespace,
-    env: Mapping[str, str],
-    dest: str,
+def setting(
+    flag: str,
+    env: str,
     default: T,
     parse: Callable[[str], T],
-    check: Callable[[T], bool] = lambda _: True,
-    expect: str = "",
+    help: str,
+    metavar: str,
+    **more: Any,
 ) -> T:
-    raw, source = _raw(args, env, dest)
-    if raw is None:
-        return default
-    try:
-        value = parse(raw)
-    except ValueError:
-        raise SettingsError(f"{source}: {raw!r} is not {expect}") from None
-    if not check(value):
-        raise SettingsError(f"{source}: {raw!r} is not {expect}")
-    return value
+    """A dataclass field whose default is ``default``, carrying its ``Option``."""
+    option = Option(flag, env, default, parse, help, metavar, **more)
+    return field(default=default, metadata={"option": option})
 
 
-def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+# --- parsers of an option's text ----------------------------------------------------------------
+
+
+def _checked(kind: Callable[[str], T], ok: Callable[[T], bool]) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if not ok(value):
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], Any]:
     def parse(raw: str) -> str:
         if raw.lower() not in choices:
             raise ValueError(raw)
@@ -290,105 +119,351 @@ def _bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
-def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    """Build the settings; raise ``SettingsError`` naming the flag or variable on a bad value."""
-    namespaces: tuple[str, ...]
-    flag_namespaces = getattr(args, "namespace", None)
-    if flag_namespaces:
-        namespaces = tuple(n.strip() for item in flag_namespaces for n in item.split(",") if n.strip())
-    else:
-        namespaces = tuple(n.strip() for n in env.get("EMROPS_NAMESPACES", "").split(",") if n.strip())
+def _text(raw: str) -> str | None:
+    return raw
 
-    selector, selector_source = _raw(args, env, "label_selector")
-    if selector is not None:
-        try:
-            parse_label_selector(selector)
-        except ValueError as exc:
-            raise SettingsError(f"{selector_source}: {exc}") from None
 
-    endpoint, endpoint_source = _raw(args, env, "emr_endpoint")
-    if endpoint is not None:
-        try:
-            parse_endpoint_override(endpoint, option=endpoint_source)
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from None
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in raw.split(",") if n.strip())
 
-    port = ("a port number (0-65535)", lambda p: 0 <= p <= 65535)
-    positive = "a positive number"
-    poll_initial = _typed(args, env, "poll_initial_seconds", 2.0, float, lambda v: v > 0, positive)
-    poll_max = _typed(
-        args, env, "poll_max_seconds", max(30.0, poll_initial), float, lambda v: v > 0, positive
+
+def _label_selector(raw: str) -> str | None:
+    parse_label_selector(raw)
+    return raw
+
+
+def _endpoint(raw: str) -> str | None:
+    try:
+        parse_endpoint_override(raw, option="")
+    except ValueError as exc:
+        # Its message starts with the option's name, which ``Option.read`` puts in front.
+        raise ValueError(str(exc).removeprefix(": ")) from None
+    return raw
+
+
+def _seconds(flag: str, env: str, default: float, help: str) -> float:
+    """A setting of a positive number of seconds."""
+    return setting(
+        flag, env, default, _checked(float, lambda v: v > 0), help, "S", expect="a positive number"
     )
-    if poll_max < poll_initial:
-        raise SettingsError(
-            f"--poll-max-seconds / EMROPS_POLL_MAX_SECONDS ({poll_max:g}) is below "
-            f"--poll-initial-seconds / EMROPS_POLL_INITIAL_SECONDS ({poll_initial:g})"
-        )
-    level = _typed(
-        args,
-        env,
-        "log_level",
+
+
+def _port(flag: str, env: str, default: int, help: str) -> int:
+    """A setting of a TCP port; 0 turns its server off."""
+    parse = _checked(int, lambda p: 0 <= p <= 65535)
+    return setting(flag, env, default, parse, help, "PORT", expect="a port number (0-65535)")
+
+
+# --- the settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    namespaces: tuple[str, ...] = setting(
+        "--namespace",
+        "EMROPS_NAMESPACES",
+        (),
+        _names,
+        "namespaces to watch",
+        "NS",
+        default_text="all namespaces",
+        short="-n",
+        repeatable=True,
+    )
+    label_selector: str | None = setting(
+        "--label-selector",
+        "EMROPS_LABEL_SELECTOR",
+        None,
+        _label_selector,
+        "only ServiceActions whose labels match: `a=b` (or `a==b`), `a!=b` (also true when label `a` "
+        "is absent, as in Kubernetes), `a`, `!a`; comma = and. Set-based terms (`in`, `notin`) are "
+        "not supported",
+        "SEL",
+        default_text="none",
+    )
+    peering: str | None = setting(
+        "--peering",
+        "EMROPS_PEERING",
+        None,
+        _text,
+        "kopf peering name (see HA)",
+        "NAME",
+        default_text="standalone",
+    )
+    priority: int = setting(
+        "--priority", "EMROPS_PRIORITY", 0, int, "kopf peering priority", "N", expect="an integer"
+    )
+
+
+@dataclass(frozen=True)
+class EmrSettings:
+    endpoint: str | None = setting(
+        "--emr-endpoint",
+        "EMROPS_EMR_ENDPOINT",
+        None,
+        _endpoint,
+        "one endpoint for every region (the emulator); `http://` only for loopback",
+        "URL",
+        default_text="Alibaba's regional endpoints",
+    )
+    network: Literal["public", "vpc"] = setting(
+        "--emr-network",
+        "EMROPS_EMR_NETWORK",
+        "public",
+        _choice("public", "vpc"),
+        "public or VPC endpoints",
+        "public|vpc",
+        expect="public or vpc",
+    )
+    call_timeout: float = _seconds(
+        "--emr-call-timeout",
+        "EMROPS_EMR_CALL_TIMEOUT",
+        30.0,
+        "seconds one EMR call may take; a run found mid-submission after a restart becomes "
+        "`Unknown` once this plus 20 s has passed",
+    )
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    initial_seconds: float = _seconds(
+        "--poll-initial-seconds",
+        "EMROPS_POLL_INITIAL_SECONDS",
+        2.0,
+        "first wait between `GetOperation` polls",
+    )
+    #: When not given, at least ``initial_seconds`` (``from_args``).
+    max_seconds: float = _seconds(
+        "--poll-max-seconds",
+        "EMROPS_POLL_MAX_SECONDS",
+        30.0,
+        "the wait doubles up to this",
+    )
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    qps: float = setting(
+        "--rate-limit-qps",
+        "EMROPS_RATE_LIMIT_QPS",
+        10.0,
+        _checked(float, lambda v: v >= 0),
+        "EMR calls per second per (access key, region); `0` = off",
+        "N",
+        expect="a number >= 0",
+    )
+    burst: int = setting(
+        "--rate-limit-burst",
+        "EMROPS_RATE_LIMIT_BURST",
+        20,
+        _checked(int, lambda v: v >= 0),
+        "calls allowed at once after a quiet period",
+        "N",
+        expect="an integer >= 0",
+    )
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    metrics_port: int = _port(
+        "--metrics-port",
+        "EMROPS_METRICS_PORT",
+        8080,
+        "Prometheus `/metrics`; `0` = off",
+    )
+    health_port: int = _port(
+        "--health-port",
+        "EMROPS_HEALTH_PORT",
+        8081,
+        "`/healthz` (liveness) and `/readyz` (readiness); `0` = off",
+    )
+
+
+@dataclass(frozen=True)
+class ShutdownSettings:
+    grace_seconds: float = setting(
+        "--shutdown-grace",
+        "EMROPS_SHUTDOWN_GRACE",
+        20.0,
+        _checked(float, lambda v: v >= 0),
+        "on SIGTERM, seconds a `RunApplicationAction` in flight may take to return and be "
+        "recorded; no new submission starts once shutdown begins (keep it below the pod's "
+        "`terminationGracePeriodSeconds`)",
+        "S",
+        expect="a number of seconds >= 0",
+    )
+
+
+@dataclass(frozen=True)
+class LeaderSettings:
+    enabled: bool = setting(
+        "--leader-elect",
+        "EMROPS_LEADER_ELECT",
+        False,
+        _bool,
+        "elect one leader among replicas through a `coordination.k8s.io` Lease; the others stand by (see HA)",
+        "BOOL",
+        expect="true or false",
+    )
+    namespace: str | None = setting(
+        "--leader-election-namespace",
+        "EMROPS_LEADER_ELECTION_NAMESPACE",
+        None,
+        _text,
+        "namespace of the Lease (`POD_NAMESPACE`, else the ServiceAccount's namespace)",
+        "NS",
+        default_text="the pod's",
+    )
+    name: str = setting(
+        "--leader-election-id",
+        "EMROPS_LEADER_ELECTION_ID",
+        "emrops",
+        str,
+        "name of the Lease",
+        "NAME",
+        empty_is_default=True,
+    )
+    lease_duration: float = _seconds(
+        "--leader-elect-lease-duration",
+        "EMROPS_LEADER_ELECT_LEASE_DURATION",
+        15.0,
+        "how long a leader's hold lasts; a standby takes over after it",
+    )
+    renew_deadline: float = _seconds(
+        "--leader-elect-renew-deadline",
+        "EMROPS_LEADER_ELECT_RENEW_DEADLINE",
+        10.0,
+        "how long the leader keeps trying to renew before it stops leading and exits (must be "
+        "below the lease duration)",
+    )
+    retry_period: float = _seconds(
+        "--leader-elect-retry-period",
+        "EMROPS_LEADER_ELECT_RETRY_PERIOD",
+        2.0,
+        "time between attempts to take or renew the Lease",
+    )
+
+
+@dataclass(frozen=True)
+class TenancySettings:
+    #: ``emrops run`` checks the file before it starts (``tenancy_file.problem``); without one the
+    #: policy is ``tenancy.CLOSED``.
+    policy_file: str | None = setting(
+        "--tenancy-policy",
+        "EMROPS_TENANCY_POLICY",
+        None,
+        _text,
+        "the [tenancy policy](security.md): which namespaces may use the operator's identity, or "
+        "their own Secret, on which regions and clusters; read again when the file changes. A "
+        "policy that does not parse stops the operator at start (exit code 2)",
+        "FILE",
+        default_text="none: the operator's identity serves no namespace",
+    )
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: Literal["text", "json"] = setting(
+        "--log-format",
+        "EMROPS_LOG_FORMAT",
+        "text",
+        _choice("text", "json"),
+        "one JSON object per line with `json`",
+        "text|json",
+        expect="text or json",
+    )
+    level: str = setting(
+        "--log-level",
+        "EMROPS_LOG_LEVEL",
         "INFO",
-        lambda s: _choice(("debug", "info", "warning", "error"))(s).upper(),
+        lambda raw: _choice("debug", "info", "warning", "error")(raw).upper(),
+        "`DEBUG` also shows kopf's per-event lines",
+        "LEVEL",
         expect="one of DEBUG, INFO, WARNING, ERROR",
     )
-    leader = LeaderSettings(
-        enabled=_typed(args, env, "leader_elect", False, _bool, expect="true or false"),
-        namespace=_raw(args, env, "leader_election_namespace")[0],
-        name=_raw(args, env, "leader_election_id")[0] or "emrops",
-        lease_duration=_typed(
-            args, env, "leader_elect_lease_duration", 15.0, float, lambda v: v > 0, positive
-        ),
-        renew_deadline=_typed(
-            args, env, "leader_elect_renew_deadline", 10.0, float, lambda v: v > 0, positive
-        ),
-        retry_period=_typed(args, env, "leader_elect_retry_period", 2.0, float, lambda v: v > 0, positive),
-    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    emr: EmrSettings = field(default_factory=EmrSettings)
+    polling: PollingSettings = field(default_factory=PollingSettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    shutdown: ShutdownSettings = field(default_factory=ShutdownSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    tenancy: TenancySettings = field(default_factory=TenancySettings)
+
+
+# --- derived: flags, help, from_args ------------------------------------------------------------
+
+
+def _declared() -> Iterator[tuple[str, type[Any], str, Option[Any]]]:
+    """(section name, section class, field name, option) of every option, in declaration order."""
+    for section in dataclasses.fields(Settings):
+        kind = cast(type[Any], section.default_factory)
+        for item in dataclasses.fields(kind):
+            yield section.name, kind, item.name, item.metadata["option"]
+
+
+#: Every option, in declaration order.
+OPTIONS: tuple[Option[Any], ...] = tuple(option for *_, option in _declared())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every operator flag to ``parser`` (defaults None: the environment may fill them)."""
+    for option in OPTIONS:
+        names = [option.short, option.flag] if option.short else [option.flag]
+        text = f"{option.help} (default {option.shown_default}) [env {option.env}]".replace("`", "")
+        action = "append" if option.repeatable else "store"
+        # argparse formats help with %: a literal percent sign must be doubled.
+        parser.add_argument(*names, action=action, metavar=option.metavar, help=text.replace("%", "%%"))
+
+
+def _raw(args: argparse.Namespace, env: Mapping[str, str], option: Option[Any]) -> tuple[str | None, str]:
+    value = getattr(args, option.dest, None)
+    if isinstance(value, list):
+        value = ",".join(value)
+    if value is not None and not (option.empty_is_default and value.strip() == ""):
+        return str(value), option.flag
+    found = env.get(option.env)
+    if found is not None and found.strip() != "":
+        return found.strip(), option.env
+    return None, f"{option.flag} / {option.env}"
+
+
+def from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Build the settings; raise ``SettingsError`` naming the flag or variable on a bad value."""
+    sections: dict[str, tuple[type[Any], dict[str, Any]]] = {}
+    given: set[str] = set()
+    for section, kind, name, option in _declared():
+        values = sections.setdefault(section, (kind, {}))[1]
+        raw, source = _raw(args, env, option)
+        if raw is not None:
+            values[name] = option.read(raw, source)
+            given.add(option.dest)
+    settings = Settings(**{section: kind(**values) for section, (kind, values) in sections.items()})
+    return _checked_together(settings, given)
+
+
+def _checked_together(settings: Settings, given: set[str]) -> Settings:
+    """The rules that tie two options together."""
+    polling = settings.polling
+    if "poll_max_seconds" not in given and polling.max_seconds < polling.initial_seconds:
+        # A longer first wait alone raises the (unset) longest wait with it.
+        polling = dataclasses.replace(polling, max_seconds=polling.initial_seconds)
+        settings = dataclasses.replace(settings, polling=polling)
+    if polling.max_seconds < polling.initial_seconds:
+        raise SettingsError(
+            f"--poll-max-seconds / EMROPS_POLL_MAX_SECONDS ({polling.max_seconds:g}) is below "
+            f"--poll-initial-seconds / EMROPS_POLL_INITIAL_SECONDS ({polling.initial_seconds:g})"
+        )
+    leader = settings.leader
     if not leader.retry_period < leader.renew_deadline < leader.lease_duration:
         raise SettingsError(
             "--leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration "
             f"must hold (a leader must give up before a standby may take over), got {leader.retry_period:g}, "
             f"{leader.renew_deadline:g} and {leader.lease_duration:g}"
         )
-    policy_file = _raw(args, env, "tenancy_policy")[0]
-    return Settings(
-        leader=leader,
-        tenancy=TenancySettings(policy_file=policy_file),
-        watch=WatchSettings(
-            namespaces=namespaces,
-            label_selector=selector,
-            peering=_raw(args, env, "peering")[0],
-            priority=_typed(args, env, "priority", 0, int, expect="an integer"),
-        ),
-        emr=EmrSettings(
-            endpoint=endpoint,
-            network=cast(
-                Literal["public", "vpc"],
-                _typed(
-                    args, env, "emr_network", "public", _choice(("public", "vpc")), expect="public or vpc"
-                ),
-            ),
-            call_timeout=_typed(args, env, "emr_call_timeout", 30.0, float, lambda v: v > 0, positive),
-        ),
-        polling=PollingSettings(initial_seconds=poll_initial, max_seconds=poll_max),
-        rate_limit=RateLimitSettings(
-            qps=_typed(args, env, "rate_limit_qps", 10.0, float, lambda v: v >= 0, "a number >= 0"),
-            burst=_typed(args, env, "rate_limit_burst", 20, int, lambda v: v >= 0, "an integer >= 0"),
-        ),
-        serve=ServeSettings(
-            metrics_port=_typed(args, env, "metrics_port", 8080, int, port[1], port[0]),
-            health_port=_typed(args, env, "health_port", 8081, int, port[1], port[0]),
-        ),
-        shutdown=ShutdownSettings(
-            grace_seconds=_typed(
-                args, env, "shutdown_grace", 20.0, float, lambda v: v >= 0, "a number of seconds >= 0"
-            )
-        ),
-        log=LogSettings(
-            format=cast(
-                Literal["text", "json"],
-                _typed(args, env, "log_format", "text", _choice(("text", "json")), expect="text or json"),
-            ),
-            level=level,
-        ),
-    )
+    return settings

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import pytest
 
-from emrops.controller.settings import SettingsError, add_arguments, from_args
+from emrops.controller.settings import OPTIONS, SettingsError, add_arguments, from_args
 
 
 def parse(argv: list[str], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -93,3 +94,36 @@ def test_shutdown_grace() -> None:
 def test_errors_name_the_flag_or_variable(argv: list[str], env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         parse(argv, env)
+
+
+def test_help_shows_every_option_with_its_variable_and_default() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    for option in OPTIONS:
+        assert option.flag in text
+        assert f"(default {option.shown_default.replace('`', '')}) [env {option.env}]" in text
+
+
+def test_the_declared_default_is_the_settings_default() -> None:
+    defaults = parse([])
+    for option in OPTIONS:
+        section = next(s for s in vars(defaults).values() if option.dest in _dests(s))
+        assert getattr(section, _dests(section)[option.dest]) == option.default, option.flag
+
+
+def _dests(section: object) -> dict[str, str]:
+    """flag's dest -> field name, for one settings section."""
+    return {f.metadata["option"].dest: f.name for f in dataclasses.fields(section)}  # type: ignore[arg-type]
+
+
+def test_an_unset_longest_poll_rises_with_a_longer_first_poll() -> None:
+    assert parse(["--poll-initial-seconds", "45"]).polling.max_seconds == 45.0
+    assert parse([], {"EMROPS_POLL_INITIAL_SECONDS": "5"}).polling.max_seconds == 30.0
+
+
+def test_empty_values() -> None:
+    assert parse(["--leader-election-id", ""]).leader.name == "emrops"
+    assert parse([], {"EMROPS_PEERING": " "}).watch.peering is None
+    with pytest.raises(SettingsError, match=r"^--emr-endpoint: must not be empty$"):
+        parse(["--emr-endpoint", ""])

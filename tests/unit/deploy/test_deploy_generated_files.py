@@ -5,6 +5,7 @@ Sources and what is derived from them:
 - the chart -> deploy/manifests/emrops.yaml (hack/render-manifests.sh; needs the helm binary)
 - deploy/argocd/*.lua -> deploy/argocd/argocd-cm.yaml (hack/gen_argocd_cm.py)
 - the CRD and emrops.acs.codes -> docs/reference.md, docs/troubleshooting.md (hack/gen_docs.py)
+- emrops.controller.settings -> the settings table of docs/operator.md (hack/gen_docs.py)
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def test_argocd_cm_embeds_the_tested_lua_verbatim() -> None:
     )
 
 
-@pytest.mark.parametrize("page", ["reference.md", "schedule-reference.md", "troubleshooting.md"])
+@pytest.mark.parametrize(
+    "page", ["reference.md", "schedule-reference.md", "troubleshooting.md", "operator.md"]
+)
 def test_generated_docs_are_current(page: str) -> None:
     generator = load_hack_script("gen_docs")
     fresh = {path.name: text for path, text in generator.render_all().items()}
