@@ -76,7 +76,9 @@ def configure_logging(fmt: str, level: str) -> None:
 
 
 def _kubeconfig_problem() -> str | None:
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+    from emrops.controller.login import in_cluster  # imports kopf: not at import time (--help)
+
+    if in_cluster():
         return None
     paths = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
     existing = [p for p in paths.split(os.pathsep) if p and Path(p).is_file()]
