@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 
@@ -67,3 +68,23 @@ async def test_close_closes_every_client_once(recorded: list[EmrClient]) -> None
     await runtime.close()  # kopf may call cleanup after a failed start too; a second close is a no-op
     assert recorded[0]._http.is_closed
     assert runtime.api._client.is_closed
+
+
+@pytest.mark.parametrize("call_timeout", [0.5, 30.0, 300.0])
+async def test_a_submission_fits_in_the_in_flight_grace(call_timeout: float) -> None:
+    """Intent to call start, the call, and the clock skew between replicas: the grace, exactly.
+
+    docs/operator.md ("The time budget of one EMR call") states this sum; a longer call or budget
+    would let another replica declare a call lost while it may still land.
+    """
+    base = _settings(0)
+    settings = dataclasses.replace(base, emr=dataclasses.replace(base.emr, call_timeout=call_timeout))
+    runtime = await app.Runtime.open(settings, _login)
+    try:
+        services = runtime.supervisor.services
+        assert services.intent_budget > 0
+        spent = services.intent_budget + services.call_timeout + app.CLOCK_SKEW_MARGIN
+        assert spent == app.policy_of(settings).submit_grace
+        assert services.call_timeout > call_timeout, "the overall timeout is a backstop over the deadline"
+    finally:
+        await runtime.close()
