@@ -8,6 +8,7 @@ docstring says which, and how the interleaving broke it before the fix.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from controller_fakes import (
     created_at,
     service_action,
     services,
+    settle,
     wait_for_phase,
 )
 
@@ -276,10 +278,12 @@ async def test_the_worker_of_a_deleted_object_never_adopts_its_same_name_success
     successor["spec"]["actionName"] = "stop"
     store.add(successor)
     await wait_for_phase(store, "sa", {"Submitting"})  # the successor's own intent
-    emr.gate.set()  # the old object's restart call returns first ...
-    await asyncio.sleep(0.2)
+    emr.gate.set()  # the old object's restart call returns first, and its worker ends ...
+    with contextlib.suppress(TimeoutError):  # with the bug it never ends: the assertions say so
+        await settle(lambda: "uid-sa" not in supervisor._workers)
     emr.stop_gate.set()  # ... then the successor's stop call
-    await asyncio.sleep(0.3)
+    with contextlib.suppress(TimeoutError):
+        await settle(lambda: len(emr.submits) == 2 and "operationId" in store.objects["sa"].get("status", {}))
     workers = sorted(supervisor._workers)
     await supervisor.stop()
     assert len(emr.submits) == 2
