@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helm_release import CA_CONFIGMAP, CA_MOUNT, CREDENTIALS_SECRET, Release
+from helm_release import (
+    CA_CONFIGMAP,
+    CA_MOUNT,
+    CREDENTIALS_SECRET,
+    EMULATOR_CLUSTER,
+    EXAMPLES_NAMESPACE,
+    Release,
+)
 from node_cluster import NODE_IP, ROOT, ClusterError, NodeCluster, build_assets
 from tlsproxy import Emulator, TlsProxy
 
@@ -69,16 +76,21 @@ def emulator(tmp_path_factory: pytest.TempPathFactory, cluster: NodeCluster) -> 
 
 @pytest.fixture(scope="session")
 def operator_image(cluster: NodeCluster) -> str:
-    """Build (or find) the operator image with hack/image.sh and import it into the node."""
-    script = ROOT / "hack" / "image.sh"
-    if not script.exists():
-        missing("hack/image.sh (the operator image build) is not in this tree")
+    """The operator image, imported into the node: ``EMROPS_E2E_IMAGE`` / ``EMROPS_E2E_IMAGE_ARCHIVE``
+    when set, else what hack/image.sh builds (or finds)."""
     began = time.monotonic()
-    result = subprocess.run([str(script)], stdout=subprocess.PIPE, text=True, check=False)
-    if result.returncode != 0:
-        missing(f"hack/image.sh failed (exit {result.returncode})")
-    lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    image, archive = lines["IMAGE"], Path(lines["IMAGE_ARCHIVE"])
+    if os.environ.get("EMROPS_E2E_IMAGE_ARCHIVE"):
+        # A prebuilt image (make e2e builds it first; CI may bring its own): name and OCI archive.
+        image, archive = os.environ["EMROPS_E2E_IMAGE"], Path(os.environ["EMROPS_E2E_IMAGE_ARCHIVE"])
+    else:
+        script = ROOT / "hack" / "image.sh"
+        if not script.exists():
+            missing("hack/image.sh (the operator image build) is not in this tree")
+        result = subprocess.run([str(script)], stdout=subprocess.PIPE, text=True, check=False)
+        if result.returncode != 0:
+            missing(f"hack/image.sh failed (exit {result.returncode})")
+        lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        image, archive = lines["IMAGE"], Path(lines["IMAGE_ARCHIVE"])
     cluster.import_image(archive, name=image)
     print(f"\ne2e: image {image} built/imported in {time.monotonic() - began:.1f}s")
     return image
@@ -110,6 +122,11 @@ def release(
         "emr": {"endpoint": emulator.endpoint},
         # The operator's own identity, for the examples that name no Secret of their own.
         "credentials": {"existingSecret": CREDENTIALS_SECRET},
+        "tenancy": {
+            "operatorIdentity": [
+                {"namespace": EXAMPLES_NAMESPACE, "regions": ["cn-hangzhou"], "clusters": [EMULATOR_CLUSTER]}
+            ]
+        },
         "polling": {"initialSeconds": 1, "maxSeconds": 2},
         # The emulator's CA, trusted by the operator's HTTPS client (httpx reads SSL_CERT_FILE).
         "extraEnv": [{"name": "SSL_CERT_FILE", "value": f"{CA_MOUNT}/ca.crt"}],

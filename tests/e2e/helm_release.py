@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -20,6 +19,10 @@ CHART = ROOT / "deploy" / "helm" / "emrops"
 CA_MOUNT = "/etc/emrops-e2e"
 CA_CONFIGMAP = "emrops-e2e-emulator-ca"
 CREDENTIALS_SECRET = "emrops-e2e-credentials"
+#: Where the examples run: the namespace the tenancy policy lets use the operator's own identity
+#: (one example runs with it, as its comment explains).
+EXAMPLES_NAMESPACE = "examples"
+EMULATOR_CLUSTER = "c-8a3f2e1d9b7c6a50"  # the emulator's demo cluster, the examples' cluster
 
 
 @dataclass
@@ -153,7 +156,3 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def json_of(text: str) -> Any:
-    return json.loads(text)

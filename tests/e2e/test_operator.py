@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 import yaml
-from helm_release import Release, pod_token, wait_for
+from helm_release import EMULATOR_CLUSTER, EXAMPLES_NAMESPACE, Release, pod_token, wait_for
 from tlsproxy import Emulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(900)]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CRD = "serviceactions.emrops.io"
-CLUSTER_ID = "c-8a3f2e1d9b7c6a50"  # the emulator's demo cluster, the examples' cluster
 
 
 def _apply(release: Release, namespace: str, *documents: dict[str, Any]) -> None:
@@ -39,7 +38,7 @@ def _long_run(name: str, description: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {
             "regionId": "cn-hangzhou",
-            "clusterId": CLUSTER_ID,
+            "clusterId": EMULATOR_CLUSTER,
             "actionName": "restart",
             "componentInstanceSelector": {
                 "runActionScope": "COMPONENT",
@@ -124,7 +123,9 @@ def test_install_waits_for_a_ready_operator(release: Release) -> None:
 
 
 def test_every_example_succeeds_through_the_pod(release: Release, emulator: Emulator) -> None:
-    namespace = f"examples-{secrets.token_hex(3)}"
+    """Every example: those that wait for a person are approved as their comment says; those that
+    wait for a time window in the future are seen waiting (Scheduled, no call to EMR)."""
+    namespace = EXAMPLES_NAMESPACE
     release.cluster.kubectl("create", "namespace", namespace)
     documents = [
         doc
@@ -132,19 +133,44 @@ def test_every_example_succeeds_through_the_pod(release: Release, emulator: Emul
         for doc in yaml.safe_load_all(path.read_text())
         if isinstance(doc, dict)
     ]
-    actions = [d["metadata"]["name"] for d in documents if d["kind"] == "ServiceAction"]
-    assert len(actions) >= 4
+    actions = {d["metadata"]["name"]: d["spec"] for d in documents if d["kind"] == "ServiceAction"}
+    later = {name for name, spec in actions.items() if spec.get("notBefore", "") > _now_rfc3339()}
+    assert len(actions) - len(later) >= 4
     # Applied in one go, as a user would (`kubectl apply -f examples/`); those on the same
     # cluster queue behind each other.
     release.cluster.kubectl("apply", "-n", namespace, "-f", str(EXAMPLES))
-    for name in actions:
+    for name, spec in actions.items():
+        if spec.get("suspend"):
+            wait_for(
+                f"{name} to wait for approval",
+                lambda name=name: _phase(release, namespace, name) == "Suspended",
+                timeout=60,
+            )
+            release.cluster.kubectl(
+                "patch",
+                "serviceaction",
+                name,
+                "-n",
+                namespace,
+                "--type=merge",
+                "-p",
+                '{"spec":{"suspend":false}}',
+            )
+    for name in sorted(set(actions) - later):
         _wait_succeeded(release, namespace, name, timeout=240)
-    # Through the pod: every submission came over TLS from the pod's address (the emulator's
-    # call log has no client address, so the operator's own log is the witness).
-    for name in actions:
-        got = release.cluster.kubectl_json("get", "serviceaction", name, "-n", namespace)
-        operation = got["status"]["operationId"]
-        assert [c for c in emulator.handle.calls("RunApplicationAction") if c["operation_id"] == operation]
+        operation = release.cluster.kubectl_json("get", "serviceaction", name, "-n", namespace)["status"][
+            "operationId"
+        ]
+        # The operation the pod recorded is one the emulator started for exactly one call.
+        started = [c for c in emulator.handle.calls("RunApplicationAction") if c["operation_id"] == operation]
+        assert len(started) == 1, (name, started)
+    for name in later:
+        assert _phase(release, namespace, name) == "Scheduled"
+        assert not _submissions(emulator, actions[name]["description"])
+
+
+def _now_rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 # --- upgrade and rollback ------------------------------------------------------------------------

@@ -55,7 +55,11 @@ class TlsProxy:
         async def close() -> None:
             if self._server is not None:
                 self._server.close()
-                # Connections still open (keep-alive from the operator) are dropped with the loop.
+            # Connections still open (the operator's keep-alive ones) end here, before the loop does.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         if self._thread.is_alive():
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
