@@ -295,6 +295,26 @@ not call again on its own. Each one holds the queue of its cluster. Find them wi
 `kubectl get svcact -A | grep Unknown` and follow [The phase is `Unknown`](#the-phase-is-unknown)
 above: acknowledge or ask for a new run. The alert clears when none is left.
 
+### EmropsRunsStalled
+
+At least one ServiceAction has had its `Stalled` condition `True` for 15 minutes: it will not
+progress until someone acts. That is every `Failed` and `Unknown` run (an `Unknown` one also
+raises [EmropsRunsUnknown](#emropsrunsunknown), sooner) and a `Running` one whose EMR operation
+waits on a person (`HUMAN_PROCESSING`). List them, then read each one's `Stalled` condition
+(reason and message):
+
+```sh
+kubectl get svcact -A -o json | jq -r '.items[]
+  | select(any(.status.conditions[]?; .type == "Stalled" and .status == "True"))
+  | .metadata.namespace + "/" + .metadata.name'
+```
+
+A `Failed` run: fix the cause (its code in [Error codes](#error-codes)), then
+ask for a new run or delete it. A run waiting in EMR: finish or cancel the step in the EMR
+console. The alert clears when no stalled run is left; finished runs you keep on purpose count
+until they are deleted (or their `ttlSecondsAfterFinished` removes them), so silence it or turn
+it off (`observability.prometheusRule.disabled: {EmropsRunsStalled: true}`) if you keep them.
+
 ### EmropsRunsFailing
 
 More than the threshold (`observability.prometheusRule.thresholds.failedRunsRatio`, 25% by

@@ -22,8 +22,9 @@ in progress and nothing is wrong (Argo CD shows it Suspended; deploy/ has the he
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from emrops.api.reasons import Reason
 from emrops.api.status import Condition, Phase, RunStatus, format_time
@@ -44,6 +45,14 @@ _DEFAULT_REASONS: dict[Phase, str] = {
     Phase.FAILED: Reason.FAILED,
     Phase.UNKNOWN: Reason.OUTCOME_UNKNOWN,
 }
+
+
+def stalled_in(status: Mapping[str, Any] | None) -> bool:
+    """Whether a written ``status`` dict carries Stalled=True (cheap: no model parse per watch event)."""
+    for condition in (status or {}).get("conditions") or ():
+        if isinstance(condition, Mapping) and condition.get("type") == STALLED:
+            return condition.get("status") == "True"
+    return False
 
 
 def _flag(value: bool) -> str:

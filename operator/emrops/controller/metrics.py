@@ -5,7 +5,10 @@
 - ``emrops_retries_total{reason}``: RunApplicationAction attempts that will be retried.
 - ``emrops_throttles_total{action}``: calls EMR throttled.
 - ``emrops_operation_duration_seconds{action, phase}``: from submission to the run's end.
+- ``emrops_submit_latency_seconds{action}``: from the run's start (its acceptance, or its approval
+  when later) to the write that records EMR's operationId; observed once per run.
 - ``emrops_serviceactions{phase}``: ServiceActions this operator sees, by phase.
+- ``emrops_serviceactions_stalled``: ServiceActions whose Stalled condition is True.
 - ``emrops_events_total{outcome}``: Kubernetes Events by what became of them (posted, aggregated
   into an earlier one, rate_limited, dropped for a full queue, failed, quiet: not posted by policy).
 - ``emrops_build_info{version, python, kopf}``: always 1; the labels say what runs.
@@ -31,6 +34,8 @@ from prometheus_client import (
 from emrops import __version__
 
 _DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, float("inf"))
+# 50 ms (an idle operator, a quick EMR answer) to 5 min (a long per-cluster queue or retries).
+_SUBMIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, float("inf"))
 
 
 class Metrics:
@@ -61,12 +66,26 @@ class Metrics:
             buckets=_DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.submit_latency = Histogram(
+            "emrops_submit_latency_seconds",
+            "Seconds from a run's start (acceptance or approval) to the recorded operationId, by action.",
+            ["action"],
+            buckets=_SUBMIT_BUCKETS,
+            registry=self.registry,
+        )
         self.serviceactions = Gauge(
             "emrops_serviceactions",
             "ServiceActions seen by this operator, by phase.",
             ["phase"],
             registry=self.registry,
         )
+        # Set at once, so a rule reading it has a series (0) before anything stalls.
+        self.stalled = Gauge(
+            "emrops_serviceactions_stalled",
+            "ServiceActions seen by this operator whose Stalled condition is True.",
+            registry=self.registry,
+        )
+        self.stalled.set(0)
         self.events = Counter(
             "emrops_events",
             "Kubernetes Events by outcome: posted, aggregated, rate_limited, dropped, failed, quiet.",
@@ -85,9 +104,15 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         self._phases: dict[str, str] = {}
         self._counts: Tally[str] = Tally()
+        self._stalled: set[str] = set()
 
-    def saw(self, uid: str, phase: str | None) -> None:
-        """Track one object's phase (None: deleted) for the by-phase gauge, in O(1)."""
+    def saw(self, uid: str, phase: str | None, *, stalled: bool = False) -> None:
+        """Track one object's phase (None: deleted) and Stalled condition for the gauges, in O(1)."""
+        if stalled and phase is not None:
+            self._stalled.add(uid)
+        else:
+            self._stalled.discard(uid)
+        self.stalled.set(len(self._stalled))
         before = self._phases.get(uid)
         if before == phase:
             return

@@ -47,6 +47,7 @@ from typing import Any, Protocol, TypeVar
 import pydantic
 
 from emrops.acs.codes import Classification
+from emrops.api.conditions import stalled_in
 from emrops.api.constants import ACKNOWLEDGED_AT, RUN_REQUESTED_AT
 from emrops.api.reasons import Reason
 from emrops.api.spec import ServiceActionSpec
@@ -159,6 +160,14 @@ class Services:
 _UNSUBMITTED = frozenset({Phase.PENDING, Phase.QUEUED, Phase.SUSPENDED, Phase.SCHEDULED})
 #: Phases whose waits a change on the cluster (or of the object's own spec) cuts short.
 _WAKEABLE = frozenset({Phase.PENDING, Phase.QUEUED, Phase.SUSPENDED, Phase.SCHEDULED})
+
+
+def _run_start(status: RunStatus) -> datetime | None:
+    """When the run could first be submitted: its acceptance, or its approval when later."""
+    accepted, approved = parse_time(status.start_time), parse_time(status.approved_at)
+    if accepted is None or approved is None:
+        return accepted or approved
+    return max(accepted, approved)
 
 
 def _meta(body: Body) -> Mapping[str, Any]:
@@ -463,13 +472,24 @@ class Worker:
 
     def _account(self, before: RunStatus, after: RunStatus, retry: bool) -> None:
         metrics = self.services.metrics
-        metrics.saw(str(_meta(self.body).get("uid", "")), after.phase.value if after.phase else None)
+        metrics.saw(
+            str(_meta(self.body).get("uid", "")),
+            after.phase.value if after.phase else None,
+            stalled=stalled_in(self.body.get("status")),  # the written status, conditions rendered
+        )
+        action = str((self.body.get("spec") or {}).get("actionName", ""))
         if retry and after.phase is Phase.PENDING:
             metrics.retries.labels(reason=after.reason or "Unknown").inc()
+        if after.operation_id and not before.operation_id:
+            # Only this write can record it (a re-read never calls _account), and a new run
+            # starts without one: once per run.
+            started = _run_start(after)
+            if started is not None:
+                seconds = max(0.0, (self.services.clock() - started).total_seconds())
+                metrics.submit_latency.labels(action=action).observe(seconds)
         if after.finished and not before.finished:
             start = parse_time(after.submitted_at) or parse_time(after.start_time)
             if start is not None and after.phase is not None:
-                action = str((self.body.get("spec") or {}).get("actionName", ""))
                 seconds = max(0.0, (self.services.clock() - start).total_seconds())
                 metrics.operation_duration.labels(action=action, phase=after.phase.value).observe(seconds)
 
@@ -848,8 +868,9 @@ class Supervisor:
                 found[1].cancel()
             return
         self.book.observe(body)
-        phase = (body.get("status") or {}).get("phase")
-        self.services.metrics.saw(uid, str(phase) if phase else "New")
+        status = body.get("status") or {}
+        phase = status.get("phase")
+        self.services.metrics.saw(uid, str(phase) if phase else "New", stalled=stalled_in(status))
         if key is not None:
             self._place(uid, key)
         found = self._workers.get(uid)

@@ -39,6 +39,7 @@ ALERTS = {
     "EmropsOperatorDown",
     "EmropsOperatorNotReady",
     "EmropsRunsUnknown",
+    "EmropsRunsStalled",
     "EmropsRunsFailing",
     "EmropsThrottlingSustained",
     "EmropsMemoryNearLimit",
@@ -108,7 +109,7 @@ def test_helm_lint_passes_with_the_pack_on(helm: Helm) -> None:
 def test_promtool_checks_the_rendered_rule(pack: list[dict[str, Any]], promtool: Promtool) -> None:
     result = promtool.check_rules(rule_groups(pack))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout, result.stdout
+    assert "SUCCESS: 7 rules found" in result.stdout, result.stdout
 
 
 def test_every_alert_links_to_its_runbook_section(pack: list[dict[str, Any]]) -> None:
@@ -180,6 +181,38 @@ def test_runs_unknown_fires_once_per_release_while_any_is_unknown(
             case("7m", alert, unknown),
             case("13m", alert),  # acknowledged
         ),
+    )
+
+
+def test_runs_stalled_fires_after_15_minutes(pack: list[dict[str, Any]], promtool: Promtool) -> None:
+    alert = "EmropsRunsStalled"
+    stalled = fired(
+        alert,
+        "3 ServiceAction(s) seen by emrops-system/emrops-metrics have had their Stalled condition True for "
+        "15 minutes: Failed, Unknown, or Running but waiting on a person in EMR. Their Stalled condition "
+        "says why.",
+        "ServiceActions are Stalled: they will not progress on their own.",
+        **SELECTOR,
+    )
+    gauge = "emrops_serviceactions_stalled"
+    other = 'emrops_serviceactions_stalled{job="other-metrics",namespace="emrops-system"}'
+    assert_passes(
+        promtool,
+        pack,
+        # Both replicas report the same objects (one alert); stalled from 5m to 30m.
+        unit(
+            [
+                series(gauge, "0x4 3x25 0x10", pod="emrops-a"),
+                series(gauge, "0x4 3x25 0x10", pod="emrops-b"),
+                {"series": other, "values": "9x40"},  # another release's: not ours
+            ],
+            case("3m", alert),
+            case("12m", alert),  # pending: stalled for 7 minutes
+            case("21m", alert, stalled),
+            case("33m", alert),  # resolved (re-run, acknowledged or deleted)
+        ),
+        # Stalled for 10 minutes at a time, twice: never 15 minutes in a row.
+        unit([series(gauge, "2x9 0x2 2x9 0x10", pod="emrops-a")], case("10m", alert), case("20m", alert)),
     )
 
 

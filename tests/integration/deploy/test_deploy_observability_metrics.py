@@ -102,7 +102,8 @@ def test_every_metric_the_pack_reads_is_exposed(
     emulator = start_emulator()
     operator = start_operator(emulator)
 
-    # Throttled once, then retried (Pending) and Succeeded.
+    # Throttled once, then retried (Pending) and Succeeded: recording its operationId observes
+    # emrops_submit_latency_seconds (emrops_serviceactions_stalled is there from the start).
     emulator.faults({"action": "RunApplicationAction", "code": "ThrottlingException", "count": 1})
     apply(control_plane, namespace, service_action("throttled", application="YARN", component="NodeManager"))
     wait_phases(control_plane, namespace, ["throttled"], frozenset({"Succeeded"}))

@@ -1,11 +1,19 @@
-"""What an SRE watches on /metrics: the process (RSS, CPU, fds), the build, the Events' fate."""
+"""What an SRE watches on /metrics: the process (RSS, CPU, fds), the build, the Events' fate,
+the runs that are stalled and how long a run waits for its RunApplicationAction to be accepted."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from controller_fakes import FakeEmr, FakeStore, service_action, services, settle, wait_for_phase
 from prometheus_client import generate_latest
 
 from emrops import __version__
 from emrops.controller.metrics import Metrics
+from emrops.controller.runner import Supervisor
+from emrops.emr.errors import OutcomeUnknownError
 
 
 def test_process_figures_and_build_info_are_exposed() -> None:
@@ -21,3 +29,67 @@ def test_process_figures_and_build_info_are_exposed() -> None:
     assert f'version="{__version__}"' in build
     assert samples[build] == "1.0"
     assert samples['emrops_events_total{outcome="aggregated"}'] == "1.0"
+
+
+def _sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float | None:
+    return metrics.registry.get_sample_value(name, labels or {})
+
+
+def test_the_stalled_gauge_counts_each_object_once_and_forgets_the_deleted() -> None:
+    metrics = Metrics()
+    assert _sample(metrics, "emrops_serviceactions_stalled") == 0.0  # a series before anything stalls
+    metrics.saw("a", "Unknown", stalled=True)
+    metrics.saw("a", "Unknown", stalled=True)  # the same object again: still one
+    metrics.saw("b", "Running", stalled=True)  # HUMAN_PROCESSING: stalled while Running
+    assert _sample(metrics, "emrops_serviceactions_stalled") == 2.0
+    metrics.saw("b", "Running")  # it moved on: same phase, no longer stalled
+    assert _sample(metrics, "emrops_serviceactions_stalled") == 1.0
+    metrics.saw("a", None, stalled=True)  # deleted
+    assert _sample(metrics, "emrops_serviceactions_stalled") == 0.0
+
+
+async def test_an_ambiguous_failure_counts_as_stalled_until_the_object_is_deleted(store: FakeStore) -> None:
+    emr = FakeEmr(submit_error=OutcomeUnknownError("read timeout after sending"))
+    svc = services(store, emr, [])
+    supervisor = Supervisor(svc)
+    supervisor.observe("ADDED", store.add(service_action()))
+    obj = await wait_for_phase(store, "sa", {"Unknown"})
+    await settle(lambda: _sample(svc.metrics, "emrops_serviceactions_stalled") == 1.0)
+    assert _sample(svc.metrics, "emrops_serviceactions_stalled") == 1.0
+    supervisor.observe("MODIFIED", copy.deepcopy(obj))  # the watch echo of that write
+    assert _sample(svc.metrics, "emrops_serviceactions_stalled") == 1.0
+    supervisor.observe("DELETED", copy.deepcopy(obj))
+    await supervisor.stop()
+    assert _sample(svc.metrics, "emrops_serviceactions_stalled") == 0.0
+
+
+async def test_submit_latency_is_observed_once_per_run_from_its_start(store: FakeStore) -> None:
+    emr = FakeEmr()
+    svc = services(store, emr, [])
+    supervisor = Supervisor(svc)
+    supervisor.observe("ADDED", store.add(service_action()))
+    obj = await wait_for_phase(store, "sa", {"Succeeded"})
+    supervisor.observe("MODIFIED", copy.deepcopy(obj))  # re-reading the recorded operationId
+    await supervisor.stop()
+    restart = {"action": "restart"}
+    assert _sample(svc.metrics, "emrops_submit_latency_seconds_count", restart) == 1.0
+    seconds = _sample(svc.metrics, "emrops_submit_latency_seconds_sum", restart)
+    assert seconds is not None and 0.0 <= seconds < 5.0
+    assert _sample(svc.metrics, "emrops_serviceactions_stalled") == 0.0
+
+
+async def test_submit_latency_counts_from_the_approval_not_from_the_hours_suspended(store: FakeStore) -> None:
+    offset = timedelta()
+    svc = replace(services(store, FakeEmr(), []), clock=lambda: datetime.now(UTC) + offset)
+    supervisor = Supervisor(svc)
+    store.watch(supervisor)
+    body = service_action()
+    body["spec"]["suspend"] = True
+    supervisor.observe("ADDED", store.add(body))
+    await wait_for_phase(store, "sa", {"Suspended"})
+    offset = timedelta(hours=2)  # the run waits two hours for a person
+    store.set_spec("sa", "suspend", False)
+    await wait_for_phase(store, "sa", {"Succeeded"})
+    await supervisor.stop()
+    seconds = _sample(svc.metrics, "emrops_submit_latency_seconds_sum", {"action": "restart"})
+    assert seconds is not None and seconds < 60.0
