@@ -108,11 +108,13 @@ lint: venv
 
 # A real one-node cluster on this machine (tests/e2e, docs/install.md "Tested end to end"): needs
 # root. hack/node.sh builds or finds the node (kubelet, kube-proxy, containerd, ...), hack/image.sh
-# the operator image; the suite's fixtures find both in the cache.
+# the operator image (handed to the suite as EMROPS_E2E_IMAGE / EMROPS_E2E_IMAGE_ARCHIVE).
 .PHONY: e2e
 e2e: venv
 	@test "$$(id -u)" = 0 || { echo "make e2e: needs root (a kubelet manages cgroups, mounts, networks)" >&2; exit 1; }
-	@hack/node.sh >/dev/null && hack/image.sh >/dev/null && $(WITH_CONTROL_PLANE) \
+	@hack/node.sh >/dev/null && image_lines="$$(hack/image.sh | tail -n 2)" && $(WITH_CONTROL_PLANE) \
+		&& export EMROPS_E2E_IMAGE="$$(sed -n 's/^IMAGE=//p' <<<"$$image_lines")" \
+		&& export EMROPS_E2E_IMAGE_ARCHIVE="$$(sed -n 's/^IMAGE_ARCHIVE=//p' <<<"$$image_lines")" \
 		&& export EMROPS_REQUIRE_CONTROL_PLANE=1 && $(BIN)/pytest -m e2e tests/e2e -s $(PYTEST_ARGS)
 
 # `make bench QUICK=1`: small counts, under 3 minutes; BENCH_ARGS passes anything else to bench/run.py.
