@@ -297,11 +297,13 @@ above: acknowledge or ask for a new run. The alert clears when none is left.
 
 ### EmropsRunsStalled
 
-At least one ServiceAction has had its `Stalled` condition `True` for 15 minutes: it will not
-progress until someone acts. That is every `Failed` and `Unknown` run (an `Unknown` one also
-raises [EmropsRunsUnknown](#emropsrunsunknown), sooner) and a `Running` one whose EMR operation
-waits on a person (`HUMAN_PROCESSING`). List them, then read each one's `Stalled` condition
-(reason and message):
+At least one run still in progress has had its `Stalled` condition `True` for 15 minutes: it
+will not progress until someone acts, typically a `Running` one whose EMR operation waits on a
+person (`HUMAN_PROCESSING`). `Failed` and `Unknown` runs are `Stalled` too but are not counted
+here: they have [EmropsRunsFailing](#emropsrunsfailing) and
+[EmropsRunsUnknown](#emropsrunsunknown), and a `Failed` run kept on purpose must not page for as
+long as it exists. List the stalled ones, then read each one's `Stalled` condition (reason and
+message):
 
 ```sh
 kubectl get svcact -A -o json | jq -r '.items[]
@@ -309,11 +311,9 @@ kubectl get svcact -A -o json | jq -r '.items[]
   | .metadata.namespace + "/" + .metadata.name'
 ```
 
-A `Failed` run: fix the cause (its code in [Error codes](#error-codes)), then
-ask for a new run or delete it. A run waiting in EMR: finish or cancel the step in the EMR
-console. The alert clears when no stalled run is left; finished runs you keep on purpose count
-until they are deleted (or their `ttlSecondsAfterFinished` removes them), so silence it or turn
-it off (`observability.prometheusRule.disabled: {EmropsRunsStalled: true}`) if you keep them.
+(The list shows `Failed` and `Unknown` ones too; the alert is about the others.) A run waiting in
+EMR: finish or cancel the step in the EMR console. The alert clears when no run in progress is
+stalled.
 
 ### EmropsRunsFailing
 

@@ -8,7 +8,8 @@
 - ``emrops_submit_latency_seconds{action}``: from the run's start (its acceptance, or its approval
   when later) to the write that records EMR's operationId; observed once per run.
 - ``emrops_serviceactions{phase}``: ServiceActions this operator sees, by phase.
-- ``emrops_serviceactions_stalled``: ServiceActions whose Stalled condition is True.
+- ``emrops_serviceactions_stalled``: runs still in progress whose Stalled condition is True (an EMR
+  operation waiting on a person); ``Failed`` and ``Unknown`` runs are not counted here.
 - ``emrops_events_total{outcome}``: Kubernetes Events by what became of them (posted, aggregated
   into an earlier one, rate_limited, dropped for a full queue, failed, quiet: not posted by policy).
 - ``emrops_build_info{version, python, kopf}``: always 1; the labels say what runs.
@@ -33,6 +34,8 @@ from prometheus_client import (
 
 from emrops import __version__
 
+#: Phases whose Stalled condition the stalled gauge leaves out (see ``Metrics.saw``).
+_SETTLED_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
 _DURATION_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, float("inf"))
 # 50 ms (an idle operator, a quick EMR answer) to 5 min (a long per-cluster queue or retries).
 _SUBMIT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, float("inf"))
@@ -82,7 +85,8 @@ class Metrics:
         # Set at once, so a rule reading it has a series (0) before anything stalls.
         self.stalled = Gauge(
             "emrops_serviceactions_stalled",
-            "ServiceActions seen by this operator whose Stalled condition is True.",
+            "ServiceActions still in progress (not Succeeded, Failed or Unknown) whose Stalled "
+            "condition is True.",
             registry=self.registry,
         )
         self.stalled.set(0)
@@ -107,8 +111,13 @@ class Metrics:
         self._stalled: set[str] = set()
 
     def saw(self, uid: str, phase: str | None, *, stalled: bool = False) -> None:
-        """Track one object's phase (None: deleted) and Stalled condition for the gauges, in O(1)."""
-        if stalled and phase is not None:
+        """Track one object's phase (None: deleted) and Stalled condition for the gauges, in O(1).
+
+        The stalled gauge counts runs still in progress only: every ``Failed`` and ``Unknown`` run
+        has ``Stalled=True`` too, but those have their own signals (the failure ratio, the Unknown
+        phase), and a kept ``Failed`` run would otherwise hold an alert on for as long as it exists.
+        """
+        if stalled and phase is not None and phase not in _SETTLED_PHASES:
             self._stalled.add(uid)
         else:
             self._stalled.discard(uid)

@@ -188,10 +188,10 @@ def test_runs_stalled_fires_after_15_minutes(pack: list[dict[str, Any]], promtoo
     alert = "EmropsRunsStalled"
     stalled = fired(
         alert,
-        "3 ServiceAction(s) seen by emrops-system/emrops-metrics have had their Stalled condition True for "
-        "15 minutes: Failed, Unknown, or Running but waiting on a person in EMR. Their Stalled condition "
-        "says why.",
-        "ServiceActions are Stalled: they will not progress on their own.",
+        "3 ServiceAction(s) seen by emrops-system/emrops-metrics in progress have had their Stalled "
+        "condition True for 15 minutes (an EMR operation waiting on a person; Failed and Unknown runs "
+        "have their own alerts). Their Stalled condition says why.",
+        "Runs in progress are Stalled: they will not progress on their own.",
         **SELECTOR,
     )
     gauge = "emrops_serviceactions_stalled"

@@ -7,7 +7,8 @@ import copy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from controller_fakes import FakeEmr, FakeStore, service_action, services, settle, wait_for_phase
+import pytest
+from controller_fakes import FakeEmr, FakeStore, service_action, services, wait_for_phase
 from prometheus_client import generate_latest
 
 from emrops import __version__
@@ -38,9 +39,9 @@ def _sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -
 def test_the_stalled_gauge_counts_each_object_once_and_forgets_the_deleted() -> None:
     metrics = Metrics()
     assert _sample(metrics, "emrops_serviceactions_stalled") == 0.0  # a series before anything stalls
-    metrics.saw("a", "Unknown", stalled=True)
-    metrics.saw("a", "Unknown", stalled=True)  # the same object again: still one
-    metrics.saw("b", "Running", stalled=True)  # HUMAN_PROCESSING: stalled while Running
+    metrics.saw("a", "Running", stalled=True)  # HUMAN_PROCESSING: stalled while Running
+    metrics.saw("a", "Running", stalled=True)  # the same object again: still one
+    metrics.saw("b", "Running", stalled=True)
     assert _sample(metrics, "emrops_serviceactions_stalled") == 2.0
     metrics.saw("b", "Running")  # it moved on: same phase, no longer stalled
     assert _sample(metrics, "emrops_serviceactions_stalled") == 1.0
@@ -48,18 +49,26 @@ def test_the_stalled_gauge_counts_each_object_once_and_forgets_the_deleted() -> 
     assert _sample(metrics, "emrops_serviceactions_stalled") == 0.0
 
 
-async def test_an_ambiguous_failure_counts_as_stalled_until_the_object_is_deleted(store: FakeStore) -> None:
+@pytest.mark.parametrize("phase", ["Failed", "Unknown", "Succeeded"])
+def test_a_settled_run_is_not_counted_stalled(phase: str) -> None:
+    """Failed and Unknown runs have their own alerts; a kept Failed run must not page forever."""
+    metrics = Metrics()
+    metrics.saw("a", "Running", stalled=True)
+    metrics.saw("a", phase, stalled=True)
+    assert _sample(metrics, "emrops_serviceactions_stalled") == 0.0
+
+
+async def test_an_ambiguous_failure_is_not_counted_stalled(store: FakeStore) -> None:
+    """Unknown has its own alert (EmropsRunsUnknown): the stalled gauge stays 0 for it."""
     emr = FakeEmr(submit_error=OutcomeUnknownError("read timeout after sending"))
     svc = services(store, emr, [])
     supervisor = Supervisor(svc)
     supervisor.observe("ADDED", store.add(service_action()))
     obj = await wait_for_phase(store, "sa", {"Unknown"})
-    await settle(lambda: _sample(svc.metrics, "emrops_serviceactions_stalled") == 1.0)
-    assert _sample(svc.metrics, "emrops_serviceactions_stalled") == 1.0
+    assert any(c["type"] == "Stalled" and c["status"] == "True" for c in obj["status"]["conditions"])
     supervisor.observe("MODIFIED", copy.deepcopy(obj))  # the watch echo of that write
-    assert _sample(svc.metrics, "emrops_serviceactions_stalled") == 1.0
-    supervisor.observe("DELETED", copy.deepcopy(obj))
     await supervisor.stop()
+    assert _sample(svc.metrics, "emrops_serviceactions", {"phase": "Unknown"}) == 1.0
     assert _sample(svc.metrics, "emrops_serviceactions_stalled") == 0.0
 
 
