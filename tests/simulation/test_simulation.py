@@ -36,7 +36,7 @@ SHOWN = 3
 def _budget() -> float:
     """pytest-timeout for the search: generous, it scales with the number of seeds."""
     count = len(seeds.chosen())
-    return max(300.0, count * 0.25 / seeds.workers())
+    return max(600.0, count * 1.0 / seeds.workers())
 
 
 @pytest.mark.timeout(_budget())
