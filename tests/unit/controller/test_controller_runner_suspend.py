@@ -11,7 +11,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller_fakes import FakeEmr, FakeStore, service_action, services, wait_for_phase
+from controller_fakes import FakeEmr, FakeStore, service_action, services, settle, wait_for_phase
 
 from emrops.api.status import format_time
 from emrops.controller.machine import Event
@@ -28,9 +28,7 @@ async def test_suspended_plan_then_approval_then_one_call(store: FakeStore) -> N
     body["spec"]["suspend"] = True
     supervisor.observe("ADDED", store.add(body))
 
-    async with asyncio.timeout(5.0):
-        while "plan" not in (store.objects["sa"].get("status") or {}):  # noqa: ASYNC110 - polling a fake
-            await asyncio.sleep(0.01)
+    await settle(lambda: "plan" in (store.objects["sa"].get("status") or {}), within=5.0)
     status: dict[str, Any] = store.objects["sa"]["status"]
     await asyncio.sleep(0.2)  # a sleeping suspended worker: nothing more happens
     assert emr.submits == [] and emr.node_listings == 1
@@ -64,9 +62,7 @@ async def test_an_approval_cuts_short_the_wait_after_a_failed_plan(store: FakeSt
     body = service_action()
     body["spec"]["suspend"] = True
     supervisor.observe("ADDED", store.add(body))
-    async with asyncio.timeout(5.0):
-        while "plan" not in (store.objects["sa"].get("status") or {}):  # noqa: ASYNC110 - polling a fake
-            await asyncio.sleep(0.01)
+    await settle(lambda: "plan" in (store.objects["sa"].get("status") or {}), within=5.0)
     status = store.objects["sa"]["status"]
     assert (
         "NotAuthorized" in status["plan"]["error"] and status["conditions"][0]["reason"] == "PlanUnavailable"

@@ -7,7 +7,6 @@ count what reached EMR and the Secrets: a refused run must cause no call and no 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
 import os
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controller_fakes import FakeEmr, FakeStore, service_action, services, wait_for_phase
+from controller_fakes import FakeEmr, FakeStore, service_action, services, settle, wait_for_phase
 
 from emrops.controller import settings as settings_module
 from emrops.controller import tenancy
@@ -333,9 +332,7 @@ async def test_a_revocation_stops_waiting_runs_and_a_granted_rerun_goes(counting
     counting.watch(supervisor)
     body = _body("waits", secret=None, suspend=True)
     supervisor.observe("ADDED", counting.add(body))
-    async with asyncio.timeout(5):
-        while not (counting.objects["waits"].get("status") or {}).get("plan"):  # noqa: ASYNC110 - a fake
-            await asyncio.sleep(0.01)
+    await settle(lambda: bool((counting.objects["waits"].get("status") or {}).get("plan")), within=5.0)
     state["policy"] = tenancy.CLOSED
     counting.set_spec("waits", "suspend", False)  # the approval comes after the revocation
     obj = await wait_for_phase(counting, "waits", {"Failed"})
