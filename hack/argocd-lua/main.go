@@ -434,6 +434,19 @@ func notATable(value lua.LValue) error {
 	return fmt.Errorf("expect table output from Lua script, not %s", value.Type())
 }
 
+// executeTable runs a script that must return a table (discovery and actions) and gives that
+// table as JSON.
+func executeTable(script string, obj map[string]any) ([]byte, error) {
+	value, err := execute(script, obj)
+	if err != nil {
+		return nil, err
+	}
+	if value.Type() != lua.LTTable {
+		return nil, notATable(value)
+	}
+	return asJSON(value)
+}
+
 type healthStatus struct {
 	Status  string `json:"status"`
 	Message string `json:"message"`
@@ -489,14 +502,7 @@ type resourceAction struct {
 }
 
 func discovery(script string, obj map[string]any) (any, error) {
-	value, err := execute(script, obj)
-	if err != nil {
-		return nil, err
-	}
-	if value.Type() != lua.LTTable {
-		return nil, notATable(value)
-	}
-	data, err := asJSON(value)
+	data, err := executeTable(script, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -535,14 +541,7 @@ type impactedResource struct {
 }
 
 func action(script string, obj map[string]any) (any, error) {
-	value, err := execute(script, obj)
-	if err != nil {
-		return nil, err
-	}
-	if value.Type() != lua.LTTable {
-		return nil, notATable(value)
-	}
-	data, err := asJSON(value)
+	data, err := executeTable(script, obj)
 	if err != nil {
 		return nil, err
 	}
