@@ -7,10 +7,11 @@ so it can be applied as is. ``--check`` exits 1 when the committed snippet is st
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
 from pathlib import Path
+
+import regenerate
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGOCD = ROOT / "deploy" / "argocd"
@@ -60,17 +61,8 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is stale: run hack/gen_argocd_cm.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    return 0
+    command = "hack/gen_argocd_cm.py (make manifests)"
+    return regenerate.main(__doc__, lambda: {OUTPUT: render()}, command, argv)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ through tests/unit/deploy/test_deploy_generated_files.py).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import regenerate
 import yaml
 
 from emrops.acs.codes import TABLE, Classification, ErrorCode
@@ -423,20 +423,7 @@ def render_all() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a committed page is stale")
-    args = parser.parse_args(argv)
-    stale = []
-    for path, text in render_all().items():
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path.relative_to(ROOT)))
-        else:
-            path.write_text(text)
-    if stale:
-        print(f"stale: {', '.join(stale)}; run hack/gen_docs.py (make docs)", file=sys.stderr)
-        return 1
-    return 0
+    return regenerate.main(__doc__, render_all, "hack/gen_docs.py (make docs)", argv)
 
 
 if __name__ == "__main__":

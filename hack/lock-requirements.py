@@ -9,11 +9,11 @@ each with ``==``. The container image installs the wheel with ``--constraint`` t
 
 from __future__ import annotations
 
-import argparse
 import sys
 from importlib import metadata
 from pathlib import Path
 
+import regenerate
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -53,17 +53,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed lock is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print("deploy/requirements.lock is stale: run hack/lock-requirements.py", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    return 0
+    return regenerate.main(__doc__, lambda: {OUTPUT: render()}, "hack/lock-requirements.py (make lock)", argv)
 
 
 if __name__ == "__main__":
