@@ -8,10 +8,12 @@ A value of the wrong shape is InvalidParameter; a required one missing or empty 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from emrops.acs.flatten import UnflattenError, unflatten
 from emrops.emulator.errors import EmulatorError
+
+T = TypeVar("T")
 
 
 class Params:
@@ -71,18 +73,17 @@ class Params:
 
     def strings(self, path: str) -> list[str]:
         """A list parameter (``Name.1``, ``Name.2``); empty when absent."""
-        value = self.raw(path)
-        if value is None:
-            return []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise EmulatorError("InvalidParameter", path)
-        return list(value)
+        return self._list(path, str)
 
     def objects(self, path: str) -> list[dict[str, Any]]:
         """A list of objects (``Name.1.Field``); empty when absent."""
+        return self._list(path, dict)
+
+    def _list(self, path: str, item: type[T]) -> list[T]:
+        """The list at ``path``, every element an ``item``; empty when absent."""
         value = self.raw(path)
         if value is None:
             return []
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
             raise EmulatorError("InvalidParameter", path)
         return list(value)
