@@ -15,17 +15,10 @@ from hypothesis import strategies as st
 
 from emrops.acs.codes import TABLE
 from emrops.emulator import EmulatorSettings, create_app
+from emrops.emulator.actions import ACTIONS as EMULATED_ACTIONS
 
-ACTIONS = [
-    "RunApplicationAction",
-    "GetOperation",
-    "ListClusters",
-    "GetCluster",
-    "ListNodes",
-    "ListComponentInstances",
-    "Nope",
-    "",
-]
+#: Every action the emulator serves, an unknown one and none.
+ACTIONS = [*EMULATED_ACTIONS, "Nope", ""]
 NAMES = [
     "RegionId",
     "ClusterId",
