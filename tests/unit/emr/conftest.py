@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
-from emr_helpers import FIXED_DATE, FIXED_NONCE, SDK_UA, SECRET, TOKEN, Recorder
+from emr_helpers import SECRET, TOKEN, Recorder, sdk_like_client
 
 from emrops.emr.client import EmrClient
 from emrops.emr.credentials import StaticCredentials
@@ -29,10 +28,5 @@ def sts_creds() -> StaticCredentials:
 
 @pytest.fixture
 async def client(recorder: Recorder) -> AsyncIterator[EmrClient]:
-    async with EmrClient(
-        transport=httpx.MockTransport(recorder),
-        clock=lambda: FIXED_DATE,
-        nonce=lambda: FIXED_NONCE,
-        user_agent=SDK_UA,
-    ) as emr:
+    async with sdk_like_client(recorder) as emr:
         yield emr

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from emrops.emr.client import EmrClient
+
 FIXED_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 FIXED_NONCE = "3b1f5c7a9d2e4f6081a2b3c4d5e6f708"
 SDK_UA = "AlibabaCloud (Linux; x86_64) Python/3.11.7 Core/0.4.3 TeaDSL/2"
@@ -45,3 +47,13 @@ class Recorder:
 
 def ok(body: dict[str, Any], status: int = 200, **headers: str) -> httpx.Response:
     return httpx.Response(status, json=body, headers=headers)
+
+
+def sdk_like_client(recorder: Recorder) -> EmrClient:
+    """A client answered by ``recorder`` that signs as the SDK would at ``FIXED_DATE``/``FIXED_NONCE``."""
+    return EmrClient(
+        transport=httpx.MockTransport(recorder),
+        clock=lambda: FIXED_DATE,
+        nonce=lambda: FIXED_NONCE,
+        user_agent=SDK_UA,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -126,39 +127,42 @@ async def test_run_application_action_query_is_urlencoded_like_the_sdk(
     _verify(recorder.last, creds._credential.access_key_secret)
 
 
-async def test_nonce_is_fresh_for_every_request(recorder: Recorder, creds: StaticCredentials) -> None:
+async def _get_operations(
+    recorder: Recorder, creds: StaticCredentials, *requests: GetOperationRequest, **client_options: Any
+) -> list[httpx.Request]:
+    """What a client built with ``client_options`` sends for ``GetOperation`` ``requests``."""
     recorder.default = ok(OPERATION)
-    async with EmrClient(transport=httpx.MockTransport(recorder)) as emr:
-        await emr.get_operation(GET_OP, credentials=creds)
-        await emr.get_operation(GET_OP, credentials=creds)
-    nonces = [r.headers["x-acs-signature-nonce"] for r in recorder.requests]
+    async with EmrClient(transport=httpx.MockTransport(recorder), **client_options) as emr:
+        for request in requests:
+            await emr.get_operation(request, credentials=creds)
+    return recorder.requests
+
+
+async def test_nonce_is_fresh_for_every_request(recorder: Recorder, creds: StaticCredentials) -> None:
+    sent = await _get_operations(recorder, creds, GET_OP, GET_OP)
+    nonces = [r.headers["x-acs-signature-nonce"] for r in sent]
     assert len(set(nonces)) == 2
     assert all(len(n) == 32 and int(n, 16) >= 0 for n in nonces)
-    date = datetime.strptime(recorder.last.headers["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    date = datetime.strptime(sent[-1].headers["x-acs-date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - date).total_seconds()) < 3600
 
 
 async def test_endpoint_resolved_per_request_from_region(
     recorder: Recorder, creds: StaticCredentials
 ) -> None:
-    recorder.default = ok(OPERATION)
-    async with EmrClient(transport=httpx.MockTransport(recorder), network="vpc") as emr:
-        await emr.get_operation(GET_OP, credentials=creds)
-        await emr.get_operation(GET_OP.model_copy(update={"region_id": "eu-central-1"}), credentials=creds)
-    assert [r.url.host for r in recorder.requests] == [
+    elsewhere = GET_OP.model_copy(update={"region_id": "eu-central-1"})
+    sent = await _get_operations(recorder, creds, GET_OP, elsewhere, network="vpc")
+    assert [r.url.host for r in sent] == [
         "emr-vpc.cn-hangzhou.aliyuncs.com",
         "emr-vpc.eu-central-1.aliyuncs.com",
     ]
-    assert recorder.requests[1].headers["host"] == "emr-vpc.eu-central-1.aliyuncs.com"
+    assert sent[1].headers["host"] == "emr-vpc.eu-central-1.aliyuncs.com"
 
 
 async def test_endpoint_override_with_port_is_the_signed_host(
     recorder: Recorder, creds: StaticCredentials
 ) -> None:
-    recorder.default = ok(OPERATION)
-    async with EmrClient(transport=httpx.MockTransport(recorder), endpoint="http://127.0.0.1:8090") as emr:
-        await emr.get_operation(GET_OP, credentials=creds)
-    sent = recorder.last
+    (sent,) = await _get_operations(recorder, creds, GET_OP, endpoint="http://127.0.0.1:8090")
     assert str(sent.url).startswith("http://127.0.0.1:8090/?")
     assert sent.headers["host"] == "127.0.0.1:8090"
     _verify(sent, creds._credential.access_key_secret)

@@ -54,6 +54,15 @@ def _reload_library() -> None:
     importlib.reload(auth_util)
 
 
+def _keys_in_environment(env: pytest.MonkeyPatch, key_id: str = "envAKID", token: str | None = None) -> None:
+    """Put a key (and an STS token) in the chain's variables, as the library will read them."""
+    env.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
+    env.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+    if token is not None:
+        env.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", token)
+    _reload_library()
+
+
 async def test_static_ak() -> None:
     credential = await StaticCredentials("AKID", SECRET).get()
     assert credential == Credential("AKID", SECRET, None, "static_ak")
@@ -65,9 +74,7 @@ async def test_static_sts() -> None:
 
 
 async def test_default_chain_from_environment(chain_env: pytest.MonkeyPatch) -> None:
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "envAKID")
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-    _reload_library()
+    _keys_in_environment(chain_env)
     provider = DefaultChainCredentials()
     credential = await provider.get()
     assert (credential.access_key_id, credential.access_key_secret) == ("envAKID", SECRET)
@@ -77,10 +84,7 @@ async def test_default_chain_from_environment(chain_env: pytest.MonkeyPatch) -> 
 
 
 async def test_default_chain_from_environment_with_sts_token(chain_env: pytest.MonkeyPatch) -> None:
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "envAKID")
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-    chain_env.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
-    _reload_library()
+    _keys_in_environment(chain_env, token=TOKEN)
     credential = await DefaultChainCredentials().get()
     assert credential.security_token == TOKEN
 
@@ -99,9 +103,7 @@ async def test_default_chain_built_lazily(chain_env: pytest.MonkeyPatch) -> None
     """Creating the provider reads nothing: the environment may still change before first use."""
     _reload_library()
     provider = DefaultChainCredentials()
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "lateAKID")
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-    _reload_library()
+    _keys_in_environment(chain_env, key_id="lateAKID")
     assert (await provider.get()).access_key_id == "lateAKID"
 
 
@@ -126,10 +128,7 @@ async def test_default_chain_from_environment_answers_as_the_library(chain_env: 
     """The environment link read without the library gives exactly what the library gives."""
     from alibabacloud_credentials.client import Client
 
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "envAKID")
-    chain_env.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-    chain_env.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
-    _reload_library()
+    _keys_in_environment(chain_env, token=TOKEN)
     ours = await DefaultChainCredentials().get()
     theirs = await Client().get_credential_async()
     assert (ours.access_key_id, ours.access_key_secret, ours.security_token, ours.provider_name) == (

@@ -23,7 +23,7 @@ from alibabacloud_emr20210320.client import Client as SdkClient
 from alibabacloud_tea_openapi.utils import Utils
 from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.core import DaraCore
-from emr_helpers import FIXED_DATE, FIXED_NONCE, SDK_UA, Recorder
+from emr_helpers import FIXED_NONCE, SDK_UA, Recorder, sdk_like_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -110,12 +110,7 @@ async def our_request(
 
     recorder.reply(answer)
     credentials = StaticCredentials(AK, SECRET, security_token=token)
-    async with EmrClient(
-        transport=httpx.MockTransport(recorder),
-        clock=lambda: FIXED_DATE,
-        nonce=lambda: FIXED_NONCE,
-        user_agent=SDK_UA,
-    ) as client:
+    async with sdk_like_client(recorder) as client:
         await call(client, credentials)
     (sent,) = recorder.requests
     return sent
