@@ -123,7 +123,7 @@ bench: venv
 	@if [ -f bench/run.py ]; then $(WITH_CONTROL_PLANE) && $(BIN)/python bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS); \
 	else echo "make bench: not yet implemented" >&2; exit 1; fi
 
-# The suites read EMROPS_SOAK=1 and use larger counts (bench/fixtures.py); then the one-node
+# The suites read EMROPS_SOAK=1 and use larger counts (tests/fixtures/suites.py); then the one-node
 # cluster (make e2e), which is not in make test / .ci/run: on a new machine its builds alone
 # (node ~17 min, image ~9 min on 2 cores) would take CI past its time budget.
 .PHONY: soak

@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from bench.kube import Kube
+from harness.env import child_env
+from harness.kube import AsyncKube
+from harness.processes import PYTHON, READY_TIMEOUT, REPO, Child, wait_for
 
 #: Status bodies in the order emrops writes them, about the size of emrops' (three conditions).
 _PHASES = ("Pending", "Submitting", "Running", "Succeeded")
@@ -42,7 +45,7 @@ def _status(step: int) -> dict[str, Any]:
 
 
 async def apiserver_write_floor(
-    kube: Kube,
+    kube: AsyncKube,
     namespace: str,
     manifests: Sequence[Mapping[str, Any]],
     *,
@@ -77,3 +80,27 @@ async def apiserver_write_floor(
         "seconds": round(seconds, 2),
         "requests_per_second": round(len(manifests) * (1 + writes) / seconds, 1),
     }
+
+
+class KopfFloorProcess(Child):
+    """``bench/kopf_floor.py`` as a child process: a no-op kopf operator with emrops' kopf settings."""
+
+    def __init__(self, workdir: Path, kubeconfig: str) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.ready = workdir / "kopf-floor-ready"
+        command = [PYTHON, str(REPO / "bench" / "kopf_floor.py"), "--ready-file", str(self.ready)]
+        super().__init__(
+            "kopf-floor", command, child_env({"KUBECONFIG": kubeconfig}), workdir / "kopf-floor.log"
+        )
+
+    def start(self) -> KopfFloorProcess:
+        self.ready.unlink(missing_ok=True)
+        super().start()
+
+        def ready() -> bool:
+            if problem := self.exited():
+                raise RuntimeError(problem)
+            return self.ready.exists()
+
+        wait_for(ready, timeout=READY_TIMEOUT, what="the kopf floor's startup")
+        return self

@@ -33,23 +33,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import yaml
 
 from bench import baseline, workload
-from bench.floors import apiserver_write_floor
-from bench.harness import (
-    CRD_FILE,
-    DEMO_AK,
-    DEMO_SECRET,
+from bench.floors import KopfFloorProcess, apiserver_write_floor
+from bench.procstat import sample_proc
+from bench.recorder import Recorder
+from emrops.controlplane import ControlPlane
+from harness.emulator import Emulator
+from harness.kube import AsyncKube
+from harness.objects import (
+    ACCESS_KEY_ID,
+    ACCESS_KEY_SECRET,
     TERMINAL_PHASES,
-    EmulatorProcess,
-    KopfFloorProcess,
-    OperatorProcess,
     call_action,
     call_ok,
     call_param,
-    sample_proc,
 )
-from bench.kube import Kube, Recorder
-from emrops.controlplane import ControlPlane
+from harness.operator import Operator
+from harness.processes import REPO
 
+#: The operator's logs: JSON at INFO (DEBUG would cost CPU the figures should not include).
+LOG_FLAGS = ("--log-format", "json", "--log-level", "INFO")
 PHASES = ("baseline", "latency", "burst", "scale", "idle-scale")
 RESULTS = Path(__file__).resolve().parent / "results"
 MiB = 1024 * 1024
@@ -178,15 +180,13 @@ def phases_reached(recorder: Recorder, names: Iterable[str]) -> dict[str, int]:
 
 
 class Bench:
-    def __init__(
-        self, args: argparse.Namespace, cp: ControlPlane, emulator: EmulatorProcess, work: Path
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, cp: ControlPlane, emulator: Emulator, work: Path) -> None:
         self.args = args
         self.cp = cp
         self.emulator = emulator
         self.work = work
-        self.kube: Kube
-        self.operator: OperatorProcess | None = None
+        self.kube: AsyncKube
+        self.operator: Operator | None = None
         self.results: dict[str, Any] = {}
         quick = args.quick
         self.n_latency = 20 if quick else 200
@@ -200,20 +200,22 @@ class Bench:
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-    def start_operator(self) -> OperatorProcess:
-        op = OperatorProcess(
-            workdir=self.work,
-            kubeconfig=self.cp.kubeconfig,
-            emr_endpoint=self.emulator.url,
-            extra_args=("--rate-limit-qps", "0", *self.args.operator_arg),
-            env={"EMROPS_LOG_LEVEL": "INFO"},
+    def start_operator(self) -> Operator:
+        op = Operator(
+            self.work,
+            self.cp.kubeconfig,
+            self.emulator.url,
+            args=[*LOG_FLAGS, "--rate-limit-qps", "0", *self.args.operator_arg],
+            credentials=(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
+            serve=True,
+            polls=(),
         )
         op.start()
         self.operator = op
         return op
 
     async def run(self, only: str | None) -> dict[str, Any]:
-        self.kube = await Kube.from_kubeconfig(self.cp.kubeconfig)
+        self.kube = await AsyncKube.from_kubeconfig(self.cp.kubeconfig)
         try:
             if only == "idle-scale":
                 self.results["idle_scale"] = await self.phase_idle_scale()
@@ -248,7 +250,7 @@ class Bench:
     # --- (e) the direct SDK ------------------------------------------------------------------
 
     async def phase_baseline(self) -> dict[str, Any]:
-        client = baseline.sdk_client(self.emulator.url, DEMO_AK, DEMO_SECRET)
+        client = baseline.sdk_client(self.emulator.url, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
         self.emulator.reset()
         seq_targets = workload.targets(self.n_latency, self.burst_clusters, prefix="sdk-seq")
         # One warm-up call (imports, first connection), as the operator also gets one at start.
@@ -561,7 +563,7 @@ class Bench:
         }
 
     def metrics_excerpt(self) -> list[str]:
-        if self.operator is None or not self.operator.alive():
+        if self.operator is None or not self.operator.running:
             return []
         try:
             text = self.operator.metrics()
@@ -825,13 +827,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"bench: work dir {work}", flush=True)
     with ControlPlane() as cp:
-        cp.install_crds(CRD_FILE)
+        cp.install_crds(REPO / "crds" / "emrops.io_serviceactions.yaml")
         bench_clusters = max(100 if not args.quick else 10, -(-(300 if args.quick else 5000) // 10))
         scenario_file = work / "scenario.yaml"
         scenario_file.write_text(
             yaml.safe_dump(workload.scenario(bench_clusters, step_seconds=args.step_seconds))
         )
-        emulator = EmulatorProcess(work / "emulator", time_scale=args.time_scale, scenario=scenario_file)
+        emulator = Emulator(work / "emulator", time_scale=args.time_scale, scenario=scenario_file)
         with emulator:
             bench = Bench(args, cp, emulator, work)
             results = asyncio.run(bench.run(args.only))

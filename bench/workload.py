@@ -11,28 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from bench.baseline import Target
+from harness.emulator import clusters_scenario as scenario
+from harness.emulator import generated_cluster_id as cluster_id
+from harness.objects import DISJOINT_INSTANCES as INSTANCES
+from harness.objects import service_action
 
-CLUSTER_PREFIX = "c-bench"
-CORES = [f"i-bp1emrdemo000core{i}" for i in range(1, 5)]
-TASKS = [f"i-bp1emrdemo000task{i}" for i in range(1, 3)]
-#: (application, component, node) triples of one demo-layout cluster that never overlap.
-INSTANCES: list[tuple[str, str, str]] = [("YARN", "NodeManager", n) for n in CORES + TASKS] + [
-    ("HDFS", "DataNode", n) for n in CORES
-]
-
-
-def cluster_id(index: int) -> str:
-    return f"{CLUSTER_PREFIX}{index + 1:04d}"
-
-
-def scenario(clusters: int, *, step_seconds: float) -> dict[str, Any]:
-    """``clusters`` copies of the demo cluster; the emulator's rate limit is out of the way."""
-    return {
-        "clusters": [{"generate": {"count": clusters, "prefix": CLUSTER_PREFIX, "start": 1, "width": 4}}],
-        # Throttling is measured by the fault suite; here it would only add noise.
-        "rate_limit": {"qps": 1_000_000, "burst": 1_000_000},
-        "engine": {"step_seconds": step_seconds},
-    }
+# The scenario (harness.emulator.clusters_scenario) keeps the emulator's rate limit out of the way:
+# throttling is measured by the fault suite; here it would only add noise.
+__all__ = ["INSTANCES", "cluster_id", "manifest", "scenario", "targets", "warmup"]
 
 
 def targets(count: int, clusters: int, *, prefix: str) -> list[Target]:
@@ -48,12 +34,7 @@ def targets(count: int, clusters: int, *, prefix: str) -> list[Target]:
 
 def manifest(target: Target) -> dict[str, Any]:
     """The ServiceAction for ``target``; its name is its description (that is how calls are matched)."""
-    return {
-        "apiVersion": "emrops.io/v1alpha1",
-        "kind": "ServiceAction",
-        "metadata": {"name": target.description},
-        "spec": target.spec(),
-    }
+    return service_action(target.description, **target.spec(), credentialsSecretRef=None)
 
 
 def warmup(prefix: str) -> Target:

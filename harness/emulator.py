@@ -32,6 +32,23 @@ from harness.processes import PYTHON, READY_TIMEOUT, Child, wait_for
 
 #: The emulator's default time scale in tests: an operation step of 10 s takes 0.1 s.
 TIME_SCALE = 0.01
+#: The clusters of ``clusters_scenario``: c-bench0001, c-bench0002, ... (the demo layout each).
+GENERATED_PREFIX = "c-bench"
+
+
+def generated_cluster_id(index: int) -> str:
+    """The id of ``clusters_scenario``'s cluster number ``index`` (from 0)."""
+    return f"{GENERATED_PREFIX}{index + 1:04d}"
+
+
+def clusters_scenario(clusters: int, *, step_seconds: float) -> dict[str, Any]:
+    """A scenario of ``clusters`` copies of the demo cluster, with the emulator's rate limit out of
+    the way (throttling is injected on purpose where a test wants it)."""
+    return {
+        "clusters": [{"generate": {"count": clusters, "prefix": GENERATED_PREFIX, "start": 1, "width": 4}}],
+        "rate_limit": {"qps": 1_000_000, "burst": 1_000_000},
+        "engine": {"step_seconds": step_seconds},
+    }
 
 
 class Emulator(Child):

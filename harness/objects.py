@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
+
+#: The repository's examples/ (tests apply them as a user would).
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 REGION = "cn-hangzhou"
 CLUSTER_ID = "c-8a3f2e1d9b7c6a50"
@@ -35,6 +39,11 @@ INSTANCES: dict[tuple[str, str], list[str]] = {
     ("SPARK", "SparkHistoryServer"): [MASTER],
     ("ZOOKEEPER", "ZooKeeper"): [MASTER, CORES[0], CORES[1]],
 }
+#: (application, component, node) triples of one demo-layout cluster that never overlap
+#: (NodeManager on six nodes, DataNode on four): up to ten actions on them run at once.
+DISJOINT_INSTANCES: list[tuple[str, str, str]] = [("YARN", "NodeManager", n) for n in CORES + TASKS] + [
+    ("HDFS", "DataNode", n) for n in CORES
+]
 
 GROUP, VERSION, PLURAL = "emrops.io", "v1alpha1", "serviceactions"
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
@@ -72,6 +81,20 @@ def service_action(name: str = "sa", **spec_overrides: Any) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {key: value for key, value in spec.items() if value is not None},
     }
+
+
+def component_restart(
+    name: str, app: str, component: str, secret: str | None = None, **spec: Any
+) -> dict[str, Any]:
+    """``service_action`` restarting ``app``'s ``component`` on all its nodes, described by its name,
+    with the credentials Secret ``secret`` (None: the operator's own identity)."""
+    return service_action(
+        name,
+        componentInstanceSelector=component_scope(app, component),
+        description=name,
+        credentialsSecretRef={"name": secret} if secret else None,
+        **spec,
+    )
 
 
 def app_scope(app: str) -> dict[str, Any]:

@@ -27,8 +27,8 @@ from tlsproxy import Emulator, TlsProxy
 
 from emrops.controlplane import certs
 from fixtures.controlplane import missing, require_helm
-from fixtures.emulator import start_emulator
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+from harness.emulator import Emulator as EmulatorProcess
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 
 #: The emulator's port on the node's address (TLS), as the pod reaches it.
 EMULATOR_PORT = 8443
@@ -61,7 +61,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeCluster]:
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory, cluster: NodeCluster) -> Iterator[Emulator]:
     workdir = tmp_path_factory.mktemp("emulator")
-    handle = start_emulator(workdir, time_scale=TIME_SCALE)
+    handle = EmulatorProcess(workdir, time_scale=TIME_SCALE).start()
     # The control plane's certificate helper: a CA and a serving certificate for the node's address.
     tls = certs.generate(workdir / "tls", hosts=(NODE_IP,))
     host, port = handle.endpoint.rsplit(":", 1)

@@ -17,14 +17,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures.emulator import EmulatorHandle
+from harness.emulator import Emulator as EmulatorProcess
 
 
 @dataclass(frozen=True)
 class Emulator:
     """The emulator as the e2e tests see it."""
 
-    handle: EmulatorHandle  # on 127.0.0.1, plain http: the tests' inspection calls
+    handle: EmulatorProcess  # on 127.0.0.1, plain http: the tests' inspection calls
     endpoint: str  # what the operator is given: https on the node's address
     ca_file: Path  # the CA the operator pod trusts for it
 

@@ -25,8 +25,8 @@ from emrops.emr.models import (
     RunActionScope,
     RunApplicationActionRequest,
 )
-from fixtures.emulator import EmulatorHandle
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, CLUSTER_NAME, CORES, REGION
+from harness.emulator import Emulator
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, CLUSTER_NAME, CORES, REGION
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ DEMO = StaticCredentials(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
 
 
 @pytest.fixture
-async def client(emulator: EmulatorHandle) -> AsyncIterator[EmrClient]:
+async def client(emulator: Emulator) -> AsyncIterator[EmrClient]:
     async with EmrClient(endpoint=emulator.url) as emr:
         yield emr
 
@@ -111,7 +111,7 @@ async def test_read_apis(client: EmrClient) -> None:
     assert page.component_instances
 
 
-async def test_run_and_follow_an_operation(client: EmrClient, emulator: EmulatorHandle) -> None:
+async def test_run_and_follow_an_operation(client: EmrClient, emulator: Emulator) -> None:
     run = await client.run_application_action(
         _restart(CORES[:2], rolling_execute=True, batch_size=1, interval=1, description="restart *~ 中"),
         credentials=DEMO,
@@ -166,7 +166,7 @@ async def test_unknown_cluster_is_resource_not_found(client: EmrClient) -> None:
     assert (info.value.code, info.value.http_status) == ("ResourceNotFound", 404)
 
 
-async def test_throttling_carries_retry_after(client: EmrClient, emulator: EmulatorHandle) -> None:
+async def test_throttling_carries_retry_after(client: EmrClient, emulator: Emulator) -> None:
     emulator.faults(
         {"action": "GetCluster", "code": "ThrottlingException", "retry_after_ms": 1500, "count": 1}
     )
@@ -179,7 +179,7 @@ async def test_throttling_carries_retry_after(client: EmrClient, emulator: Emula
     assert (await client.get_cluster(request, credentials=DEMO)).cluster.cluster_id == CLUSTER_ID
 
 
-async def test_internal_error_is_ambiguous(client: EmrClient, emulator: EmulatorHandle) -> None:
+async def test_internal_error_is_ambiguous(client: EmrClient, emulator: Emulator) -> None:
     emulator.faults({"action": "RunApplicationAction", "code": "InternalError", "count": 1})
     with pytest.raises(ApiError) as info:
         await client.run_application_action(_restart(CORES[:1]), credentials=DEMO)
@@ -188,7 +188,7 @@ async def test_internal_error_is_ambiguous(client: EmrClient, emulator: Emulator
 
 
 async def test_dropped_connection_after_apply_is_outcome_unknown(
-    client: EmrClient, emulator: EmulatorHandle
+    client: EmrClient, emulator: Emulator
 ) -> None:
     emulator.faults({"action": "RunApplicationAction", "drop_after_apply": True, "count": 1})
     with pytest.raises(OutcomeUnknownError):

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from emrops.controlplane import ControlPlane
-from fixtures.objects import CLUSTER_ID, CORES, SECRET_NAME, service_action
+from harness.objects import CLUSTER_ID, CORES, SECRET_NAME, service_action
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "crds" / "emrops.io_serviceactions.yaml"

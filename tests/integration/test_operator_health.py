@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from emrops.controlplane import ControlPlane
-from fixtures.objects import service_action
-from fixtures.operator import operator_command, operator_env, stop_process
+from harness.objects import service_action
+from harness.operator import operator_command, operator_env
+from harness.processes import stop_process
 
 pytestmark = pytest.mark.integration
 

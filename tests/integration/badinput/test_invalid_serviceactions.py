@@ -22,9 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.harness import DEMO_CLUSTER, TERMINAL_PHASES, service_action, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from harness.objects import CLUSTER_ID, TERMINAL_PHASES, component_restart
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +39,7 @@ DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z
 def valid_spec() -> dict[str, Any]:
     return {
         "regionId": "cn-hangzhou",
-        "clusterId": DEMO_CLUSTER,
+        "clusterId": CLUSTER_ID,
         "actionName": "restart",
         "componentInstanceSelector": {
             "runActionScope": "COMPONENT_INSTANCE",
@@ -203,7 +205,7 @@ class ApiServer:
 
 
 @pytest.fixture
-def apiserver(control_plane: Any, serviceaction_crd: None) -> Iterator[ApiServer]:
+def apiserver(control_plane: Any) -> Iterator[ApiServer]:
     api = ApiServer(control_plane)
     yield api
     api.client.close()
@@ -250,9 +252,9 @@ def test_invalid_specs_are_refused_and_the_operator_carries_on(
 
     # Accepted by the schema, refused by EMR: each must end Failed, with a message.
     nonsense = [
-        service_action("nonsense-cluster", cluster_id="c-doesnotexist0"),
-        service_action("nonsense-component", application="YARN", component="NoSuchComponent"),
-        service_action("nonsense-region", region_id="eu-nowhere-9"),
+        component_restart("nonsense-cluster", "YARN", "NodeManager", clusterId="c-doesnotexist0"),
+        component_restart("nonsense-component", "YARN", "NoSuchComponent"),
+        component_restart("nonsense-region", "YARN", "NodeManager", regionId="eu-nowhere-9"),
     ]
     for manifest in nonsense:
         assert apiserver.create(namespace, manifest).status_code == 201
@@ -277,7 +279,7 @@ def test_invalid_specs_are_refused_and_the_operator_carries_on(
         assert status.get("message"), status
         assert not status.get("operationId")
     assert apiserver.get(namespace, "valid-last")["status"]["phase"] == "Succeeded"
-    assert operator.alive()
+    assert operator.running
     ok_runs = [
         c for c in emulator.calls() if c.get("action") == "RunApplicationAction" and c.get("operation_id")
     ]

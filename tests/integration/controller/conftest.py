@@ -1,4 +1,4 @@
-"""Fixtures for the controller's integration tests (the harness itself is ``ctl_harness``).
+"""Fixtures for the controller's integration tests (the processes and objects are ``harness/``'s).
 
 Each test module gets its own namespace, its own emulator process (faults are global to an
 emulator, so modules that inject faults must not share one) and its own operator processes.
@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ctl_harness import Emulator, Kube, Operator, OperatorFactory
 
-from fixtures.operator import operator_command, operator_env
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.operator import Operator, OperatorFactory
 
 _STARTED_OPERATORS: list[Operator] = []
 
@@ -54,7 +55,7 @@ def workdir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture(scope="module")
 def module_emulator(workdir: Path) -> Iterator[Emulator]:
     """An emulator of this module alone (faults are global to an emulator)."""
-    emu = Emulator(workdir)
+    emu = Emulator(workdir).start()
     yield emu
     emu.stop()
 
@@ -82,10 +83,15 @@ def operator_factory(
     def factory(
         *extra: str, start: bool = True, env: dict[str, str] | None = None, emulator: Emulator | None = None
     ) -> Operator:
-        label = f"op{len(started) + 1}"
-        cmd = operator_command((emulator or module_emulator).url, [kube.namespace], *extra)
-        full_env = operator_env(control_plane.kubeconfig, env)
-        op = Operator(label, cmd, full_env, workdir / f"operator-{label}.log")
+        op = Operator(
+            workdir,
+            control_plane.kubeconfig,
+            (emulator or module_emulator).url,
+            name=f"op{len(started) + 1}",
+            namespaces=[kube.namespace],
+            args=extra,
+            env=env,
+        )
         started.append(op)
         _STARTED_OPERATORS.append(op)
         if start:

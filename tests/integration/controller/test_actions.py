@@ -14,20 +14,26 @@ from typing import Any
 
 import pytest
 import yaml
-from ctl_harness import (
+
+from fixtures.tenancy import grant, write_policy
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    CORES,
     EXAMPLES,
-    Emulator,
-    Kube,
-    OperatorFactory,
+    MASTER,
+    SECRET_NAME,
+    TASKS,
+    app_scope,
     call_param,
+    component_scope,
     condition,
+    instance_scope,
     marker,
     summarize,
     tagged_action,
 )
-
-from fixtures.objects import CORES, MASTER, SECRET_NAME, TASKS, app_scope, component_scope, instance_scope
-from fixtures.tenancy import grant, write_policy
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +184,7 @@ def test_abnormal_instances_are_reported(
     """
     name = "m-abnormal-datanodes"
     for node in (CORES[3], CORES[1]):
-        module_emulator.set_abnormal(node)
+        module_emulator.set_node(node)
     try:
         kube.create(tagged_action(name, "restart", component_scope("HDFS", "DataNode")))
         obj = kube.wait_phase([name], timeout=120)[name]
@@ -186,7 +192,7 @@ def test_abnormal_instances_are_reported(
         expected = module_emulator.abn_instances(st["operationId"])
     finally:
         for node in (CORES[3], CORES[1]):
-            module_emulator.set_abnormal(node, abnormal=False)
+            module_emulator.set_node(node, abnormal=False)
     assert expected == [
         {"nodeId": CORES[1], "nodeName": "core1-2"},
         {"nodeId": CORES[3], "nodeName": "core1-4"},

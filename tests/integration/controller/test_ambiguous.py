@@ -10,18 +10,19 @@ from __future__ import annotations
 import time
 
 import pytest
-from ctl_harness import (
+
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    CORES,
     RUN_ACTION,
-    Emulator,
-    Kube,
-    OperatorFactory,
     call_outcome,
     condition,
+    instance_scope,
     summarize,
     tagged_action,
 )
-
-from fixtures.objects import CORES, instance_scope
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,11 @@ The faults are global to this module's emulator, so this module holds one object
 from __future__ import annotations
 
 import pytest
-from ctl_harness import RUN_ACTION, Emulator, Kube, OperatorFactory, call_outcome, summarize, tagged_action
 
-from fixtures.objects import CORES, instance_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import CORES, RUN_ACTION, call_outcome, instance_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

@@ -12,20 +12,20 @@ import time
 from typing import Any
 
 import pytest
-from ctl_harness import (
+
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    INSTANCES,
     RUN_ACTION,
     TERMINAL_PHASES,
-    Emulator,
-    Kube,
-    Operator,
-    OperatorFactory,
     condition,
+    instance_scope,
     phase,
     summarize,
     tagged_action,
 )
-
-from fixtures.objects import INSTANCES, instance_scope
+from harness.operator import Operator, OperatorFactory
 
 pytestmark = pytest.mark.integration
 

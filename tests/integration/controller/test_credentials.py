@@ -6,9 +6,19 @@ import json
 from typing import Any
 
 import pytest
-from ctl_harness import Emulator, Kube, OperatorFactory, condition, summarize, tagged_action
 
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CORES, instance_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    ACCESS_KEY_ID,
+    ACCESS_KEY_SECRET,
+    CORES,
+    condition,
+    instance_scope,
+    summarize,
+    tagged_action,
+)
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

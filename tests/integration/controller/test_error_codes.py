@@ -16,18 +16,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ctl_harness import (
+
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    CORES,
     RUN_ACTION,
-    Emulator,
-    Kube,
-    OperatorFactory,
+    TASKS,
     call_outcome,
     condition,
+    instance_scope,
     summarize,
     tagged_action,
 )
-
-from fixtures.objects import CORES, TASKS, instance_scope
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

@@ -11,18 +11,23 @@ import time
 from typing import Any
 
 import pytest
-from ctl_harness import (
-    Emulator,
-    Kube,
-    OperatorFactory,
+
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    ACCESS_KEY_SECRET,
+    CLUSTER_ID,
+    CORES,
+    app_scope,
     call_action,
     call_param,
+    component_scope,
     condition,
+    instance_scope,
     summarize,
     tagged_action,
 )
-
-from fixtures.objects import ACCESS_KEY_SECRET, CLUSTER_ID, CORES, app_scope, component_scope, instance_scope
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

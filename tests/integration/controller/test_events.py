@@ -11,13 +11,15 @@ import json
 import time
 
 import pytest
-from ctl_harness import Emulator, Kube, OperatorFactory, summarize, tagged_action
 
 from emrops.controller.apiserver import ApiClient
 from emrops.controller.events import EventRecorder, involved_object
 from emrops.controller.login import connection_info
 from emrops.controller.machine import Event
-from fixtures.objects import CORES, instance_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import CORES, instance_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,11 @@ resourceVersion-conditioned write of the intent wins may call EMR (docs/concepts
 from __future__ import annotations
 
 import pytest
-from ctl_harness import Emulator, Kube, OperatorFactory, summarize, tagged_action
 
-from fixtures.objects import INSTANCES, instance_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import INSTANCES, instance_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from ctl_harness import Emulator, Kube, OperatorFactory, condition, summarize, tagged_action
 
 from emrops.emulator.scenario import DEMO_CLUSTER
-from fixtures.objects import CORES, instance_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import CORES, condition, instance_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.integration
 def module_emulator(workdir: Path) -> Iterator[Emulator]:
     scenario = workdir / "human-processing.yaml"
     scenario.write_text(yaml.safe_dump({"clusters": [{**DEMO_CLUSTER, "human_processing": "always"}]}))
-    emu = Emulator(workdir, "--scenario", str(scenario))
+    emu = Emulator(workdir, scenario=scenario).start()
     yield emu
     emu.stop()
 

@@ -17,22 +17,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ctl_harness import (
-    Emulator,
-    Kube,
-    OperatorFactory,
+
+from harness.emulator import Emulator, accepted_order, overlapping_operations, wait_quiet
+from harness.kube import Kube, wait_new_second
+from harness.objects import (
+    INSTANCES,
+    MASTER,
     PhaseLog,
-    accepted_order,
     call_outcome,
-    create_in_one_second,
-    overlapping_operations,
+    component_scope,
+    instance_scope,
     summarize,
     tagged_action,
-    wait_new_second,
-    wait_quiet,
 )
-
-from fixtures.objects import INSTANCES, MASTER, component_scope, instance_scope
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 
@@ -135,8 +133,8 @@ def test_overlapping_objects_created_in_the_same_second_run_one_at_a_time(
     kube.create(blocker)
     kube.wait_phase(["ss-blocker"], ["Running"], timeout=60)
     # Listed in reverse name order; in one second the name decides (same namespace).
-    created = create_in_one_second(
-        kube, lambda n: [rolling_datanodes(f"ss{n}-b"), rolling_datanodes(f"ss{n}-a")]
+    created = kube.create_in_one_second(
+        lambda n: [rolling_datanodes(f"ss{n}-b"), rolling_datanodes(f"ss{n}-a")]
     )
     names = sorted(o["metadata"]["name"] for o in created)
     assert kube.get("ss-blocker")["status"]["phase"] == "Running", "the blocker ended before the pair existed"

@@ -13,9 +13,11 @@ import time
 from typing import Any
 
 import pytest
-from ctl_harness import Emulator, Kube, Operator, OperatorFactory, summarize, tagged_action
 
-from fixtures.objects import component_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import component_scope, summarize, tagged_action
+from harness.operator import Operator, OperatorFactory
 
 pytestmark = pytest.mark.integration
 

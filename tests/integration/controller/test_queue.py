@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from ctl_harness import Emulator, Kube, OperatorFactory, call_outcome, summarize, tagged_action
 
-from fixtures.objects import component_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import call_outcome, component_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

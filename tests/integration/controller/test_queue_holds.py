@@ -19,26 +19,27 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from ctl_harness import (
+
+from harness.emulator import Emulator, wait_calls_stop
+from harness.kube import Kube
+from harness.objects import (
     ACKNOWLEDGED_AT,
+    CORES,
     GET_OPERATION,
     RUN_ACTION,
-    Emulator,
-    Kube,
-    OperatorFactory,
+    TASKS,
     call_action,
     call_outcome,
     call_param,
+    component_scope,
     condition,
-    hold,
+    instance_scope,
     phase,
     summarize,
     tagged_action,
-    wait_calls_stop,
     with_labels,
 )
-
-from fixtures.objects import CORES, TASKS, component_scope, instance_scope
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +133,7 @@ def test_an_unknown_run_holds_overlapping_runs_until_acknowledged(
         f"uk-b must wait for the Unknown uk-a (whose operation may be running): {summarize(objs['uk-b'])}"
     )
     assert waits_for(objs["uk-b"], "uk-a"), summarize(objs["uk-b"])
-    hold(kube, "uk-b Queued behind uk-a", lambda o: phase(o["uk-b"]) == "Queued", seconds=3)
+    kube.hold("uk-b Queued behind uk-a", lambda o: phase(o["uk-b"]) == "Queued", seconds=3)
     assert module_emulator.run_calls("uk-b") == []
 
     # A person checked EMR and releases the cluster; uk-a itself is not run again.

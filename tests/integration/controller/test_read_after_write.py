@@ -10,18 +10,11 @@ emulator, so this module holds one object.
 from __future__ import annotations
 
 import pytest
-from ctl_harness import (
-    GET_OPERATION,
-    Emulator,
-    Kube,
-    OperatorFactory,
-    call_outcome,
-    get_operation_calls,
-    summarize,
-    tagged_action,
-)
 
-from fixtures.objects import CORES, instance_scope
+from harness.emulator import Emulator, get_operation_calls
+from harness.kube import Kube
+from harness.objects import CORES, GET_OPERATION, call_outcome, instance_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

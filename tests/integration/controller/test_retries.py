@@ -10,18 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ctl_harness import (
+
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    CORES,
+    MASTER,
     RUN_ACTION,
-    Emulator,
-    Kube,
-    OperatorFactory,
+    TASKS,
+    app_scope,
     call_outcome,
+    component_scope,
     condition,
+    instance_scope,
     summarize,
     tagged_action,
 )
-
-from fixtures.objects import CORES, MASTER, TASKS, app_scope, component_scope, instance_scope
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

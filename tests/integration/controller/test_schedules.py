@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
-from ctl_harness import EXAMPLES, Emulator, Kube, OperatorFactory, summarize, tagged_action
 
 from emrops.api.schedule import SCHEDULE_LABEL, SCHEDULED_AT
 from emrops.api.status import format_time, parse_time
 from emrops.controller.schedule_policy import run_name
-from fixtures.objects import component_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import EXAMPLES, component_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

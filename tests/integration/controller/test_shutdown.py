@@ -14,18 +14,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from ctl_harness import (
-    RUN_ACTION,
-    Emulator,
-    Kube,
-    OperatorFactory,
-    call_outcome,
-    summarize,
-    tagged_action,
-    terminate,
-)
 
-from fixtures.objects import CORES, instance_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import CORES, RUN_ACTION, call_outcome, instance_scope, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +41,7 @@ def test_sigterm_lets_the_submission_in_flight_land_then_exits(
         assert op.running, f"the operator exited (rc={op.proc and op.proc.returncode}):\n{op.tail(20)}"
         assert time.monotonic() < deadline, f"no RunApplicationAction arrived: {summarize(kube.get(NAME))}"
         time.sleep(0.05)
-    rc, took = terminate(op, timeout=GRACE + 10)
+    rc, took = op.terminate(timeout=GRACE + 10)
     assert rc == 0, f"exit code {rc} after {took:.1f}s (SIGKILLed after {GRACE + 10}s when None)"
     assert took < GRACE, f"the shutdown took {took:.1f}s, beyond --shutdown-grace {GRACE}"
     assert took >= LATENCY - 1, f"exited after {took:.1f}s: it did not wait for the call in flight"

@@ -17,22 +17,24 @@ from typing import Any
 
 import pytest
 import yaml
-from ctl_harness import (
+
+from emrops.api.status import format_time
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    CORES,
     EXAMPLES,
     RUN_ACTION,
-    Emulator,
-    Kube,
-    OperatorFactory,
+    TASKS,
     call_action,
+    component_scope,
     condition,
     marker,
     phase,
     summarize,
     tagged_action,
 )
-
-from emrops.api.status import format_time
-from fixtures.objects import CORES, TASKS, component_scope
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +69,7 @@ def calls_for(emulator: Emulator, name: str, action: str) -> list[dict[str, Any]
 def test_suspended_plan_then_approval_then_exactly_one_call(kube: Kube, module_emulator: Emulator) -> None:
     name = "suspended-nodemanagers"
     # One targeted node not Running: the plan lists its instance as abnormal.
-    module_emulator.set_abnormal(CORES[2], abnormal=False, state="Stopped")
+    module_emulator.set_node(CORES[2], abnormal=False, state="Stopped")
     try:
         kube.create(
             tagged_action(
@@ -82,7 +84,7 @@ def test_suspended_plan_then_approval_then_exactly_one_call(kube: Kube, module_e
         )
         objs = kube.wait_until("the plan", lambda o: "plan" in (o.get(name, {}).get("status") or {}))
     finally:
-        module_emulator.set_abnormal(CORES[2], abnormal=False, state="Running")
+        module_emulator.set_node(CORES[2], abnormal=False, state="Running")
     status = objs[name]["status"]
     plan = status["plan"]
     assert status["phase"] == "Suspended", summarize(objs[name])

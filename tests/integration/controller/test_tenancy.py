@@ -17,11 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ctl_harness import Emulator, Kube, OperatorFactory, condition, marker, summarize, tagged_action
 
 from fixtures.kubeconfig import write_token_kubeconfig
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION, app_scope
 from fixtures.tenancy import grant, write_policy
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import (
+    ACCESS_KEY_ID,
+    ACCESS_KEY_SECRET,
+    CLUSTER_ID,
+    REGION,
+    app_scope,
+    condition,
+    marker,
+    summarize,
+    tagged_action,
+)
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ctl_harness import Emulator, Kube, OperatorFactory, condition, summarize, tagged_action
 
 from emrops.api.status import format_time, parse_time
-from fixtures.objects import component_scope
+from harness.emulator import Emulator
+from harness.kube import Kube
+from harness.objects import component_scope, condition, summarize, tagged_action
+from harness.operator import OperatorFactory
 
 pytestmark = pytest.mark.integration
 

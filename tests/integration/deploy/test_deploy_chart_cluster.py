@@ -32,8 +32,9 @@ from chart_tools import CHART, Helm, documents, hooks_of
 from emrops.controlplane import ControlPlane
 from fixtures.controlplane import require_helm
 from fixtures.kubeconfig import write_token_kubeconfig
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION, SECRET_NAME, service_action
-from fixtures.operator import operator_command, operator_env, stop_process
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION, SECRET_NAME, service_action
+from harness.operator import operator_command, operator_env
+from harness.processes import stop_process
 
 pytestmark = pytest.mark.integration
 

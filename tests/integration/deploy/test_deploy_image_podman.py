@@ -33,8 +33,8 @@ from podman_pod import PodmanPod, read_config_map, read_secret, write_service_ac
 
 from emrops.controlplane import ControlPlane
 from fixtures.controlplane import missing, require_helm
-from fixtures.emulator import EmulatorHandle
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, service_action
+from harness.emulator import Emulator
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, service_action
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ def _scrape_target(helm: Helm, values: dict[str, Any], namespace: str) -> tuple[
 
 @pytest.mark.timeout(BUILD_TIMEOUT + 300)
 def test_image_runs_a_service_action_as_the_chart_runs_its_pod(
-    control_plane: ControlPlane, image: str, emulator: EmulatorHandle, tmp_path: Path
+    control_plane: ControlPlane, image: str, emulator: Emulator, tmp_path: Path
 ) -> None:
     helm = Helm(require_helm(), tmp_path)
     release_ns = control_plane.create_namespace(prefix="emrops-image-")

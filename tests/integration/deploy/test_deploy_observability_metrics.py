@@ -17,11 +17,8 @@ import json
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import pytest
-from bench.fixtures import namespace, serviceaction_crd, start_emulator, start_operator, workdir  # noqa: F401
-from bench.harness import apply, service_action, serviceactions, wait_for, wait_phases
 from chart_tools import Helm, documents
 from observability_pack import PACK, alerts
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,6 +26,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from fixtures.controlplane import require_helm
 from fixtures.dashboard import DASHBOARD, queries, variable_queries
 from fixtures.promql import Selector, selectors
+from fixtures.suites import StartEmulator, StartOperator
+from harness.kube import Kube
+from harness.objects import component_restart
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -93,10 +94,9 @@ def used(tmp_path: Path) -> list[tuple[str, Selector]]:
 
 
 def test_every_metric_the_pack_reads_is_exposed(
-    control_plane: Any,
-    namespace: str,  # noqa: F811
-    start_emulator: Any,  # noqa: F811
-    start_operator: Any,  # noqa: F811
+    kube: Kube,
+    start_emulator: StartEmulator,
+    start_operator: StartOperator,
     used: list[tuple[str, Selector]],
 ) -> None:
     emulator = start_emulator()
@@ -105,22 +105,19 @@ def test_every_metric_the_pack_reads_is_exposed(
     # Throttled once, then retried (Pending) and Succeeded: recording its operationId observes
     # emrops_submit_latency_seconds (emrops_serviceactions_stalled is there from the start).
     emulator.faults({"action": "RunApplicationAction", "code": "ThrottlingException", "count": 1})
-    apply(control_plane, namespace, service_action("throttled", application="YARN", component="NodeManager"))
-    wait_phases(control_plane, namespace, ["throttled"], frozenset({"Succeeded"}))
+    kube.apply(component_restart("throttled", "YARN", "NodeManager"))
+    kube.wait_phase(["throttled"], frozenset({"Succeeded"}))
     # Refused by EMR: Failed.
     emulator.faults({"action": "RunApplicationAction", "code": "InvalidParameter", "count": 1})
-    apply(control_plane, namespace, service_action("refused", application="HIVE", component="HiveServer2"))
-    wait_phases(control_plane, namespace, ["refused"], frozenset({"Failed"}))
+    kube.apply(component_restart("refused", "HIVE", "HiveServer2"))
+    kube.wait_phase(["refused"], frozenset({"Failed"}))
     # An ambiguous failure: Unknown, holding its cluster for the overlapping run after it (Queued).
     emulator.faults({"action": "RunApplicationAction", "code": "InternalError", "count": 1})
-    apply(control_plane, namespace, service_action("ambiguous", application="HDFS", component="DataNode"))
-    wait_phases(control_plane, namespace, ["ambiguous"], frozenset({"Unknown"}))
-    apply(control_plane, namespace, service_action("queued", application="HDFS", component="DataNode"))
-    wait_phases(control_plane, namespace, ["queued"], frozenset({"Queued"}))
-    phases = {
-        name: (obj.get("status") or {}).get("phase")
-        for name, obj in serviceactions(control_plane, namespace).items()
-    }
+    kube.apply(component_restart("ambiguous", "HDFS", "DataNode"))
+    kube.wait_phase(["ambiguous"], frozenset({"Unknown"}))
+    kube.apply(component_restart("queued", "HDFS", "DataNode"))
+    kube.wait_phase(["queued"], frozenset({"Queued"}))
+    phases = {name: (obj.get("status") or {}).get("phase") for name, obj in kube.all().items()}
     assert phases == {
         "throttled": "Succeeded",
         "refused": "Failed",

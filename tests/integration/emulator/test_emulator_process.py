@@ -12,8 +12,8 @@ from alibabacloud_emr20210320 import models as m
 from alibabacloud_emr20210320.client import Client
 from alibabacloud_tea_openapi.models import Config
 
-from fixtures.emulator import EmulatorHandle
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION
+from harness.emulator import Emulator
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ NODE_MANAGERS = m.ComponentInstanceSelector(
 )
 
 
-def sdk(emulator: EmulatorHandle) -> Client:
+def sdk(emulator: Emulator) -> Client:
     return Client(
         Config(
             access_key_id=ACCESS_KEY_ID,
@@ -64,11 +64,11 @@ def wait_finished(client: Client, operation_id: str, timeout: float = 30.0) -> A
     raise AssertionError(f"operation {operation_id} still running after {timeout}s")
 
 
-def operation_state(emulator: EmulatorHandle, operation_id: str) -> dict[str, Any]:
+def operation_state(emulator: Emulator, operation_id: str) -> dict[str, Any]:
     return next(op for op in emulator.state()["operations"] if op["OperationId"] == operation_id)
 
 
-def instance_states(emulator: EmulatorHandle) -> dict[str, str]:
+def instance_states(emulator: Emulator) -> dict[str, str]:
     cluster = next(c for c in emulator.state()["clusters"] if c["ClusterId"] == CLUSTER_ID)
     return {
         f"{i['ComponentName']}@{i['NodeName']}": i["ComponentInstanceState"]
@@ -77,7 +77,7 @@ def instance_states(emulator: EmulatorHandle) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("emulator", [{"time_scale": SCALE}], indirect=True)
-def test_rolling_restart_runs_three_batches_in_order_at_the_interval(emulator: EmulatorHandle) -> None:
+def test_rolling_restart_runs_three_batches_in_order_at_the_interval(emulator: Emulator) -> None:
     client = sdk(emulator)
     operation_id = restart_node_managers(client)
     op = wait_finished(client, operation_id)
@@ -108,9 +108,9 @@ def test_rolling_restart_runs_three_batches_in_order_at_the_interval(emulator: E
 
 
 @pytest.mark.parametrize("emulator", [{"time_scale": 0.01}], indirect=True)
-def test_failed_block_and_failed_continue_differ_on_an_abnormal_node(emulator: EmulatorHandle) -> None:
+def test_failed_block_and_failed_continue_differ_on_an_abnormal_node(emulator: Emulator) -> None:
     client = sdk(emulator)
-    emulator.set_node(CLUSTER_ID, "core1-3", abnormal=True)
+    emulator.set_node("core1-3", abnormal=True, cluster_id=CLUSTER_ID)
     blocked = restart_node_managers(client, execute_strategy="FAILED_BLOCK")
     op = wait_finished(client, blocked)
     assert op.operation_state == "FAILED" and op.state_change_reason.code == "NodeFailure"
@@ -125,7 +125,7 @@ def test_failed_block_and_failed_continue_differ_on_an_abnormal_node(emulator: E
 
     emulator.reset()
     assert emulator.calls() == [] and emulator.state()["operations"] == []
-    emulator.set_node(CLUSTER_ID, "core1-3", abnormal=True)
+    emulator.set_node("core1-3", abnormal=True, cluster_id=CLUSTER_ID)
     continued = restart_node_managers(client, execute_strategy="FAILED_CONTINUE")
     op = wait_finished(client, continued)
     assert op.operation_state == "FAILED" and "core1-3" in op.state_change_reason.message
@@ -134,7 +134,7 @@ def test_failed_block_and_failed_continue_differ_on_an_abnormal_node(emulator: E
     assert [len(b["Failed"]) for b in batches] == [0, 1, 0]
 
 
-def test_faults_through_the_handle(emulator: EmulatorHandle) -> None:
+def test_faults_through_the_handle(emulator: Emulator) -> None:
     client = sdk(emulator)
     emulator.faults({"action": "RunApplicationAction", "drop_after_apply": True, "count": 1})
     with pytest.raises(Exception):  # the SDK sees a reset connection, not an API error

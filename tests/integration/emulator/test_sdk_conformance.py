@@ -23,7 +23,7 @@ from darabonba.runtime import RuntimeOptions
 from emrops.acs.codes import TABLE
 from emrops.emulator import EmulatorServer, EmulatorSettings
 from emrops.emulator.scenario import parse_scenario
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, CLUSTER_NAME, REGION
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, CLUSTER_NAME, REGION
 
 pytestmark = pytest.mark.integration
 

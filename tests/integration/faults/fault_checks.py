@@ -6,19 +6,20 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from bench.harness import TERMINAL_PHASES, applied_runs, serviceactions
+from harness.kube import Kube
+from harness.objects import (
+    RUN_ACTION,
+    TERMINAL_PHASES,
+    accepted,
+    accepted_by_description,
+    call_action,
+    condition,
+)
 
 
-def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return dict(cond)
-    return {}
-
-
-def assert_no_lost_runs(cp: Any, namespace: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+def assert_no_lost_runs(kube: Kube, names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Every object reached Succeeded/Failed, or Unknown with a reason a human can act on."""
-    objects = serviceactions(cp, namespace)
+    objects = kube.all()
     problems = []
     for name in names:
         status = (objects.get(name) or {}).get("status") or {}
@@ -41,13 +42,13 @@ def assert_no_duplicates(
     """At most one RunApplicationAction EMR performed per object; Succeeded ones exactly one,
     and the operationId in status is the one EMR returned for that object."""
     calls = list(calls)
-    applied = applied_runs(calls)
+    applied = accepted_by_description(calls)
     duplicates = {name: n for name, n in applied.items() if n > 1}
     assert not duplicates, f"duplicate submissions: {duplicates}"
     op_of = {
         str((c.get("params") or {}).get("Description")): c["operation_id"]
         for c in calls
-        if c.get("action") == "RunApplicationAction" and c.get("operation_id")
+        if call_action(c) == RUN_ACTION and accepted(c)
     }
     for name, obj in objects.items():
         status = obj.get("status") or {}

@@ -8,22 +8,21 @@ simply retried.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from bench.fixtures import count
-from bench.harness import apply, wait_phases
-from bench.workload import scenario
 from fault_checks import assert_no_duplicates, assert_no_lost_runs
 from test_process_faults import actions, names_of
+
+from fixtures.suites import StartEmulator, StartOperator, count
+from harness.emulator import clusters_scenario
+from harness.kube import Kube
 
 pytestmark = pytest.mark.integration
 
 
 def test_connection_resets_and_latency(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
+    kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator
 ) -> None:
-    emulator = start_emulator(scenario(10, step_seconds=1))
+    emulator = start_emulator(clusters_scenario(10, step_seconds=1))
     start_operator(emulator)
     manifests = actions(5, "net", 10)
     cases = [
@@ -44,12 +43,12 @@ def test_connection_resets_and_latency(
     seen: dict[str, str] = {}
     for manifest, (label, fault, expected) in zip(manifests, cases, strict=True):
         emulator.faults({"faults": [fault], "replace": True})
-        apply(control_plane, namespace, manifest)
+        kube.apply(manifest)
         name = manifest["metadata"]["name"]
-        objects = wait_phases(control_plane, namespace, [name], timeout=120)
+        objects = kube.wait_phase([name], timeout=120)
         seen[label] = objects[name]["status"]["phase"]
         assert seen[label] in expected, (label, objects[name]["status"])
-    objects = assert_no_lost_runs(control_plane, namespace, names_of(manifests))
+    objects = assert_no_lost_runs(kube, names_of(manifests))
     applied = assert_no_duplicates(emulator.calls(), objects)
     after_apply = manifests[0]["metadata"]["name"]
     assert applied.get(after_apply) == 1, "drop_after_apply performed the action exactly once"
@@ -58,21 +57,19 @@ def test_connection_resets_and_latency(
     assert unknown.get("lastError", {}).get("code"), unknown
 
 
-def test_throttling_storm(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
-) -> None:
+def test_throttling_storm(kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator) -> None:
     """EMR throttles most calls for a while and enforces a low quota throughout."""
     n = count(10, 100)
-    scen = scenario(10, step_seconds=1)
+    scen = clusters_scenario(10, step_seconds=1)
     # 2 requests per real second at time scale 0.01 (the quota refills in emulated time).
     scen["rate_limit"] = {"qps": 0.02, "burst": 2, "code": "Throttling.User"}
     emulator = start_emulator(scen)
     emulator.faults({"action": "*", "code": "Throttling", "probability": 0.5, "count": 3 * n})
     start_operator(emulator)
     manifests = actions(n, "storm", 10)
-    apply(control_plane, namespace, *manifests)
-    wait_phases(control_plane, namespace, names_of(manifests), timeout=300)
-    objects = assert_no_lost_runs(control_plane, namespace, names_of(manifests))
+    kube.apply(*manifests)
+    kube.wait_phase(names_of(manifests), timeout=300)
+    objects = assert_no_lost_runs(kube, names_of(manifests))
     assert_no_duplicates(emulator.calls(), objects)
     assert all(o["status"]["phase"] == "Succeeded" for o in objects.values()), {
         k: o["status"].get("phase") for k, o in objects.items()

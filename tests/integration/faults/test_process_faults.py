@@ -11,15 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bench.fixtures import count
-from bench.harness import (
-    apply,
-    restart_apiserver,
-    wait_for,
-    wait_phases,
-)
-from bench.workload import INSTANCES, cluster_id, scenario
 from fault_checks import assert_no_duplicates, assert_no_lost_runs
+
+from fixtures.suites import StartEmulator, StartOperator, count
+from harness.emulator import Emulator, clusters_scenario, generated_cluster_id
+from harness.kube import Kube, restart_apiserver
+from harness.objects import DISJOINT_INSTANCES, RUN_ACTION, call_action, instance_scope, service_action
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,29 +27,21 @@ SLOW = 100.0
 
 
 def actions(n: int, prefix: str, clusters: int) -> list[dict[str, Any]]:
-    """``n`` ServiceActions over ``clusters`` bench clusters, never two on one instance."""
+    """``n`` ServiceActions over ``clusters`` generated clusters, never two on one instance."""
     out = []
     for i in range(n):
-        app, component, node = INSTANCES[(i // clusters) % len(INSTANCES)]
+        app, component, node = DISJOINT_INSTANCES[(i // clusters) % len(DISJOINT_INSTANCES)]
         name = f"{prefix}-{i:03d}"
+        selector = instance_scope(app, component, node)
+        cluster = generated_cluster_id(i % clusters)
         out.append(
-            {
-                "apiVersion": "emrops.io/v1alpha1",
-                "kind": "ServiceAction",
-                "metadata": {"name": name},
-                "spec": {
-                    "regionId": "cn-hangzhou",
-                    "clusterId": cluster_id(i % clusters),
-                    "actionName": "restart",
-                    "componentInstanceSelector": {
-                        "runActionScope": "COMPONENT_INSTANCE",
-                        "componentInstances": [
-                            {"applicationName": app, "componentName": component, "nodeId": node}
-                        ],
-                    },
-                    "description": name,
-                },
-            }
+            service_action(
+                name,
+                clusterId=cluster,
+                componentInstanceSelector=selector,
+                description=name,
+                credentialsSecretRef=None,
+            )
         )
     return out
 
@@ -60,22 +50,22 @@ def names_of(manifests: list[dict[str, Any]]) -> list[str]:
     return [m["metadata"]["name"] for m in manifests]
 
 
-def run_calls(emulator: Any) -> list[dict[str, Any]]:
-    return [c for c in emulator.calls() if c.get("action") == "RunApplicationAction"]
+def run_calls(emulator: Emulator) -> list[dict[str, Any]]:
+    return [c for c in emulator.calls() if call_action(c) == RUN_ACTION]
 
 
 def test_sigkill_during_submission(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
+    kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator
 ) -> None:
     """Killed while RunApplicationAction calls are in flight: the restarted operator must not
     call again on its own. Objects caught mid-call end Unknown (EMR did act: the emulator
     completes the call after the client is gone); none is submitted twice."""
     n = count(4, 40)
-    emulator = start_emulator(scenario(10, step_seconds=1))
+    emulator = start_emulator(clusters_scenario(10, step_seconds=1))
     emulator.faults({"action": "RunApplicationAction", "latency": 3.0})
     op1 = start_operator(emulator)
     manifests = actions(n, "kill-submit", 10)
-    apply(control_plane, namespace, *manifests)
+    kube.apply(*manifests)
     wait_for(lambda: len(run_calls(emulator)) >= max(1, n // 2), timeout=60, what="submissions in flight")
     op1.kill()
     emulator.faults({"faults": [], "replace": True})
@@ -85,29 +75,29 @@ def test_sigkill_during_submission(
         what="in-flight calls to complete on the emulator",
     )
     start_operator(emulator, name="op2")
-    wait_phases(control_plane, namespace, names_of(manifests), timeout=120)
-    objects = assert_no_lost_runs(control_plane, namespace, names_of(manifests))
+    kube.wait_phase(names_of(manifests), timeout=120)
+    objects = assert_no_lost_runs(kube, names_of(manifests))
     assert_no_duplicates(emulator.calls(), objects)
     phases = {(o.get("status") or {}).get("phase") for o in objects.values()}
     assert "Unknown" in phases, "no object was caught mid-submission; the test did not test anything"
 
 
 def test_sigkill_during_polling(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
+    kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator
 ) -> None:
     """Killed while operations run: the restarted operator resumes polling the same operation ids."""
     n = count(4, 60)
-    emulator = start_emulator(scenario(10, step_seconds=SLOW))
+    emulator = start_emulator(clusters_scenario(10, step_seconds=SLOW))
     op1 = start_operator(emulator)
     manifests = actions(n, "kill-poll", 10)
-    apply(control_plane, namespace, *manifests)
-    before = wait_phases(control_plane, namespace, names_of(manifests), frozenset({"Running"}), timeout=120)
+    kube.apply(*manifests)
+    before = kube.wait_phase(names_of(manifests), frozenset({"Running"}), timeout=120)
     op_ids = {name: obj["status"]["operationId"] for name, obj in before.items()}
     op1.kill()
     submitted = len(run_calls(emulator))
     start_operator(emulator, name="op2")
-    wait_phases(control_plane, namespace, names_of(manifests), timeout=180)
-    objects = assert_no_lost_runs(control_plane, namespace, names_of(manifests))
+    kube.wait_phase(names_of(manifests), timeout=180)
+    objects = assert_no_lost_runs(kube, names_of(manifests))
     assert_no_duplicates(emulator.calls(), objects)
     assert len(run_calls(emulator)) == submitted, "the restarted operator submitted again"
     for name, obj in objects.items():
@@ -116,23 +106,23 @@ def test_sigkill_during_polling(
 
 
 def test_apiserver_restart_mid_run(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
+    kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator
 ) -> None:
     """kube-apiserver stopped and started (same etcd and port) while operations run; then more
     objects are created to prove the operator's watch came back."""
     n = count(4, 40)
-    emulator = start_emulator(scenario(10, step_seconds=SLOW))
+    emulator = start_emulator(clusters_scenario(10, step_seconds=SLOW))
     operator = start_operator(emulator)
     first = actions(n, "apiserver-a", 10)
-    apply(control_plane, namespace, *first)
-    wait_phases(control_plane, namespace, names_of(first), frozenset({"Running", "Succeeded"}), timeout=120)
-    restart_apiserver(control_plane, down_seconds=5)
-    assert operator.alive(), "the operator died with the apiserver"
+    kube.apply(*first)
+    kube.wait_phase(names_of(first), frozenset({"Running", "Succeeded"}), timeout=120)
+    restart_apiserver(kube.cp, down_seconds=5)
+    assert operator.running, "the operator died with the apiserver"
     second = [m for m in actions(2 * n, "apiserver-b", 10)][n:]
-    apply(control_plane, namespace, *second)
+    kube.apply(*second)
     everything = names_of(first) + names_of(second)
-    wait_phases(control_plane, namespace, everything, timeout=240)
-    objects = assert_no_lost_runs(control_plane, namespace, everything)
+    kube.wait_phase(everything, timeout=240)
+    objects = assert_no_lost_runs(kube, everything)
     assert_no_duplicates(emulator.calls(), objects)
     assert all(o["status"]["phase"] == "Succeeded" for o in objects.values()), {
         k: o["status"].get("phase") for k, o in objects.items()
@@ -140,7 +130,7 @@ def test_apiserver_restart_mid_run(
 
 
 def test_emulator_restart_mid_run(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
+    kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator
 ) -> None:
     """EMR forgets running operations (the emulator is in memory; a restart loses them).
 
@@ -149,15 +139,15 @@ def test_emulator_restart_mid_run(
     problem, and nothing may be resubmitted to the new emulator on the operator's own initiative.
     """
     n = count(3, 30)
-    emulator = start_emulator(scenario(10, step_seconds=SLOW))
+    emulator = start_emulator(clusters_scenario(10, step_seconds=SLOW))
     start_operator(emulator)
     manifests = actions(n, "emu-restart", 10)
-    apply(control_plane, namespace, *manifests)
-    wait_phases(control_plane, namespace, names_of(manifests), frozenset({"Running"}), timeout=120)
+    kube.apply(*manifests)
+    kube.wait_phase(names_of(manifests), frozenset({"Running"}), timeout=120)
     first_calls = emulator.calls()
     emulator.restart()
-    wait_phases(control_plane, namespace, names_of(manifests), timeout=180)
-    objects = assert_no_lost_runs(control_plane, namespace, names_of(manifests))
+    kube.wait_phase(names_of(manifests), timeout=180)
+    objects = assert_no_lost_runs(kube, names_of(manifests))
     assert_no_duplicates(first_calls, objects)
     assert not run_calls(emulator), "the operator resubmitted to the restarted emulator"
     for obj in objects.values():
@@ -167,7 +157,7 @@ def test_emulator_restart_mid_run(
 
 
 def test_two_operators_one_killed(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
+    kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator
 ) -> None:
     """Two standalone operators race for every object (the conditional Submitting write decides);
     one is SIGKILLed mid-run; the survivor finishes the rest without a second submission.
@@ -177,12 +167,12 @@ def test_two_operators_one_killed(
     alone: those must all succeed.
     """
     n = count(6, 60)
-    emulator = start_emulator(scenario(10, step_seconds=5))
+    emulator = start_emulator(clusters_scenario(10, step_seconds=5))
     emulator.faults({"action": "RunApplicationAction", "latency": 1.0})
     op_a = start_operator(emulator, name="op-a")
     start_operator(emulator, name="op-b")
     first = actions(n, "two-ops", 10)
-    apply(control_plane, namespace, *first)
+    kube.apply(*first)
     wait_for(lambda: len(run_calls(emulator)) >= max(1, n // 3), timeout=60, what="first submissions")
     op_a.kill()
     # Different instances from the first wave (its objects use cluster offsets 0..n-1).
@@ -190,10 +180,10 @@ def test_two_operators_one_killed(
     for manifest in second:
         renamed = manifest["metadata"]["name"].replace("two-ops", "after-kill")
         manifest["metadata"]["name"] = manifest["spec"]["description"] = renamed
-    apply(control_plane, namespace, *second)
+    kube.apply(*second)
     names = names_of(first) + names_of(second)
-    wait_phases(control_plane, namespace, names, timeout=180)
-    objects = assert_no_lost_runs(control_plane, namespace, names)
+    kube.wait_phase(names, timeout=180)
+    objects = assert_no_lost_runs(kube, names)
     assert_no_duplicates(emulator.calls(), objects)
     for name in names_of(second):
         assert objects[name]["status"]["phase"] == "Succeeded", objects[name]["status"]

@@ -12,16 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
-from bench.harness import DEMO_AK, DEMO_CLUSTER, DEMO_SECRET, EmulatorProcess
 
 from emrops.emr.credentials import Credential
 from emrops.emr.wire import build_request, random_nonce
+from harness.emulator import Emulator
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID
 
 pytestmark = pytest.mark.integration
 
 RUN_PARAMS: dict[str, Any] = {
     "RegionId": "cn-hangzhou",
-    "ClusterId": DEMO_CLUSTER,
+    "ClusterId": CLUSTER_ID,
     "ActionName": "restart",
     "ComponentInstanceSelector": {
         "RunActionScope": "COMPONENT",
@@ -29,11 +30,11 @@ RUN_PARAMS: dict[str, Any] = {
     },
     "Description": "replay-test",
 }
-GET_PARAMS = {"RegionId": "cn-hangzhou", "ClusterId": DEMO_CLUSTER}
+GET_PARAMS = {"RegionId": "cn-hangzhou", "ClusterId": CLUSTER_ID}
 
 
 def signed(
-    emulator: EmulatorProcess,
+    emulator: Emulator,
     action: str,
     params: dict[str, Any],
     *,
@@ -45,7 +46,7 @@ def signed(
         action=action,
         params=params,
         base_url=httpx.URL(emulator.url + "/"),
-        credential=credential or Credential(DEMO_AK, DEMO_SECRET),
+        credential=credential or Credential(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
         user_agent="emrops-security-test",
         date=(date or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         nonce=nonce or random_nonce(),
@@ -61,12 +62,7 @@ def copy_of(request: httpx.Request) -> httpx.Request:
     return httpx.Request(request.method, request.url, headers=request.headers, content=request.content)
 
 
-@pytest.fixture
-def emulator(start_emulator: Any) -> EmulatorProcess:
-    return start_emulator()
-
-
-def test_a_replayed_run_application_action_is_refused_and_runs_once(emulator: EmulatorProcess) -> None:
+def test_a_replayed_run_application_action_is_refused_and_runs_once(emulator: Emulator) -> None:
     original = signed(emulator, "RunApplicationAction", RUN_PARAMS)
     first = send(copy_of(original))
     assert first.status_code == 200, first.text
@@ -80,14 +76,14 @@ def test_a_replayed_run_application_action_is_refused_and_runs_once(emulator: Em
     assert [bool(c["operation_id"]) for c in runs] == [True, False]
 
 
-def test_a_replayed_read_is_refused(emulator: EmulatorProcess) -> None:
+def test_a_replayed_read_is_refused(emulator: Emulator) -> None:
     original = signed(emulator, "GetCluster", GET_PARAMS)
     assert send(copy_of(original)).status_code == 200
     again = send(copy_of(original))
     assert again.status_code == 400 and again.json()["Code"] == "SignatureNonceUsed"
 
 
-def test_the_same_nonce_with_a_new_signature_is_still_refused(emulator: EmulatorProcess) -> None:
+def test_the_same_nonce_with_a_new_signature_is_still_refused(emulator: Emulator) -> None:
     """Re-signing with another date but the same nonce is still a replay."""
     nonce = random_nonce()
     assert send(signed(emulator, "GetCluster", GET_PARAMS, nonce=nonce)).status_code == 200
@@ -97,7 +93,7 @@ def test_the_same_nonce_with_a_new_signature_is_still_refused(emulator: Emulator
 
 
 @pytest.mark.parametrize("offset_minutes", [-16, -60 * 24, 16])
-def test_a_stale_or_future_date_is_refused(emulator: EmulatorProcess, offset_minutes: int) -> None:
+def test_a_stale_or_future_date_is_refused(emulator: Emulator, offset_minutes: int) -> None:
     moment = datetime.now(UTC) + timedelta(minutes=offset_minutes)
     response = send(signed(emulator, "RunApplicationAction", RUN_PARAMS, date=moment))
     assert response.status_code == 400, response.text
@@ -105,13 +101,13 @@ def test_a_stale_or_future_date_is_refused(emulator: EmulatorProcess, offset_min
     assert not any(c["operation_id"] for c in emulator.calls())
 
 
-def test_a_date_within_the_window_is_accepted(emulator: EmulatorProcess) -> None:
+def test_a_date_within_the_window_is_accepted(emulator: Emulator) -> None:
     """Control case: the same request with a slightly old (but fresh enough) date passes."""
     moment = datetime.now(UTC) - timedelta(minutes=5)
     assert send(signed(emulator, "GetCluster", GET_PARAMS, date=moment)).status_code == 200
 
 
-def test_a_tampered_parameter_breaks_the_signature(emulator: EmulatorProcess) -> None:
+def test_a_tampered_parameter_breaks_the_signature(emulator: Emulator) -> None:
     request = signed(emulator, "RunApplicationAction", RUN_PARAMS)
     url = request.url.copy_with(query=request.url.query.replace(b"SparkHistoryServer", b"NodeManager"))
     tampered = httpx.Request("POST", url, headers=request.headers)

@@ -19,17 +19,11 @@ import secrets
 from typing import Any
 
 import pytest
-from bench.harness import (
-    DEMO_CLUSTER,
-    TERMINAL_PHASES,
-    apply,
-    kubectl_json,
-    secret_manifest,
-    service_action,
-    serviceactions,
-    wait_for,
-    wait_phases,
-)
+
+from fixtures.suites import StartEmulator, StartOperator
+from harness.kube import Kube
+from harness.objects import CLUSTER_ID, TERMINAL_PHASES, component_restart, secret_manifest
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,18 +72,15 @@ SCENARIO = {
 
 
 def test_secret_values_appear_in_no_log_event_status_or_metric(
-    control_plane: Any, namespace: str, start_emulator: Any, start_operator: Any
+    control_plane: Any, kube: Kube, start_emulator: StartEmulator, start_operator: StartOperator
 ) -> None:
+    namespace = kube.namespace
     emulator = start_emulator(SCENARIO)
     other_ns = control_plane.create_namespace(prefix="other-")
-    apply(
-        control_plane,
-        other_ns,
+    Kube(control_plane, other_ns).apply(
         secret_manifest("elsewhere", {"accessKeyId": AK_OTHER_NS, "accessKeySecret": SECRET_OTHER_NS}),
     )
-    apply(
-        control_plane,
-        namespace,
+    kube.apply(
         secret_manifest(
             "good", {"accessKeyId": AK_GOOD, "accessKeySecret": SECRET_GOOD, "securityToken": TOKEN_GOOD}
         ),
@@ -106,26 +97,23 @@ def test_secret_values_appear_in_no_log_event_status_or_metric(
 
     # Success paths: a Secret with an STS token, and the operator's own (environment) key.
     first = [
-        service_action("ok-secret", secret="good", application="YARN", component="NodeManager"),
-        service_action("ok-env", application="HDFS", component="DataNode"),
+        component_restart("ok-secret", "YARN", "NodeManager", "good"),
+        component_restart("ok-env", "HDFS", "DataNode"),
         # Terminal failures: a wrong secret, an expired token, a Secret without the secret key.
-        service_action("bad-signature", secret="wrong", application="HIVE", component="HiveServer2"),
-        service_action("expired-token", secret="expired", application="HIVE", component="HiveMetastore"),
-        service_action(
-            "missing-key", secret="missing-key", application="SPARK", component="SparkHistoryServer"
-        ),
+        component_restart("bad-signature", "HIVE", "HiveServer2", "wrong"),
+        component_restart("expired-token", "HIVE", "HiveMetastore", "expired"),
+        component_restart("missing-key", "SPARK", "SparkHistoryServer", "missing-key"),
         # A Secret that exists only in another namespace.
-        service_action("cross-namespace", secret="elsewhere", application="ZOOKEEPER", component="ZooKeeper"),
+        component_restart("cross-namespace", "ZOOKEEPER", "ZooKeeper", "elsewhere"),
     ]
-    apply(control_plane, namespace, *first)
-    wait_phases(control_plane, namespace, ["ok-secret", "ok-env"], frozenset({"Succeeded"}))
-    wait_phases(control_plane, namespace, ["bad-signature", "expired-token"], frozenset({"Failed"}))
+    kube.apply(*first)
+    kube.wait_phase(["ok-secret", "ok-env"], frozenset({"Succeeded"}))
+    kube.wait_phase(["bad-signature", "expired-token"], frozenset({"Failed"}))
     # A Secret without accessKeySecret, or one in another namespace: the run waits (the user may
     # fix the Secret) and says why in its status, without ever calling EMR.
     wait_for(
         lambda: all(
-            hint
-            in ((serviceactions(control_plane, namespace)[name].get("status") or {}).get("message") or "")
+            hint in ((kube.all()[name].get("status") or {}).get("message") or "")
             for name, hint in (("missing-key", "accessKeySecret"), ("cross-namespace", "elsewhere"))
         ),
         timeout=120,
@@ -134,22 +122,18 @@ def test_secret_values_appear_in_no_log_event_status_or_metric(
 
     # An ambiguous failure (InternalError on submit) and retried errors (GetOperation 503s).
     emulator.faults({"action": "RunApplicationAction", "code": "InternalError", "count": 1})
-    apply(
-        control_plane,
-        namespace,
-        service_action("ambiguous", secret="good", application="HDFS", component="NameNode"),
+    kube.apply(
+        component_restart("ambiguous", "HDFS", "NameNode", "good"),
     )
-    wait_phases(control_plane, namespace, ["ambiguous"], frozenset({"Unknown"}))
+    kube.wait_phase(["ambiguous"], frozenset({"Unknown"}))
     emulator.faults({"action": "GetOperation", "code": "ServiceUnavailable", "count": 3})
-    apply(
-        control_plane,
-        namespace,
-        service_action("retried", secret="good", application="YARN", component="ResourceManager"),
+    kube.apply(
+        component_restart("retried", "YARN", "ResourceManager", "good"),
     )
-    wait_phases(control_plane, namespace, ["retried"], frozenset({"Succeeded"}))
+    kube.wait_phase(["retried"], frozenset({"Succeeded"}))
 
     # The cross-namespace reference: never used, and the status says why.
-    objects = serviceactions(control_plane, namespace)
+    objects = kube.all()
     status = objects["cross-namespace"].get("status") or {}
     assert status.get("phase") not in ("Running", "Succeeded", "Submitting"), status
     assert "elsewhere" in json.dumps(status), status
@@ -165,12 +149,12 @@ def test_secret_values_appear_in_no_log_event_status_or_metric(
     leaks += find_leaks(operator.log_text(), "operator log")
     for ns in (namespace, other_ns):
         leaks += find_leaks(
-            json.dumps(kubectl_json(control_plane, "get", "serviceactions", "-n", ns)),
+            json.dumps(Kube(control_plane, ns).json("serviceactions")),
             f"ServiceActions in {ns}",
         )
-    leaks += find_leaks(json.dumps(kubectl_json(control_plane, "get", "events", "-A")), "core/v1 Events")
+    leaks += find_leaks(json.dumps(kube.json("events", "-A", namespaced=False)), "core/v1 Events")
     leaks += find_leaks(
-        json.dumps(kubectl_json(control_plane, "get", "events.events.k8s.io", "-A")), "events.k8s.io Events"
+        json.dumps(kube.json("events.events.k8s.io", "-A", namespaced=False)), "events.k8s.io Events"
     )
     metrics = operator.metrics()
     assert metrics.strip(), "the operator served no metrics"
@@ -181,10 +165,10 @@ def test_secret_values_appear_in_no_log_event_status_or_metric(
     log = operator.log_text()
     for name in ("ok-secret", "bad-signature", "expired-token", "ambiguous", "cross-namespace"):
         assert name in log, f"the operator log never mentions {name}"
-    events = json.dumps(kubectl_json(control_plane, "get", "events", "-n", namespace))
+    events = json.dumps(kube.json("events"))
     assert "bad-signature" in events and "ok-secret" in events
-    final = serviceactions(control_plane, namespace)
+    final = kube.all()
     assert all((o.get("status") or {}).get("phase") in TERMINAL_PHASES | {"Pending"} for o in final.values())
     assert final["missing-key"]["status"]["phase"] == "Pending", final["missing-key"]["status"]
     assert final["bad-signature"]["status"].get("lastError", {}).get("code"), final["bad-signature"]["status"]
-    assert DEMO_CLUSTER in json.dumps(final["ok-secret"]["spec"])
+    assert CLUSTER_ID in json.dumps(final["ok-secret"]["spec"])

@@ -20,7 +20,7 @@ from emrops.emulator import EmulatorSettings, create_app
 from emrops.emulator.app import STATE
 from emrops.emulator.scenario import parse_scenario
 from emrops.emulator.state import EmulatorState
-from fixtures.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION
 
 VERSION = "2021-03-20"
 

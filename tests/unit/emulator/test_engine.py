@@ -8,7 +8,7 @@ from typing import Any
 
 from emulator_api import Api, restart_params
 
-from fixtures.objects import CLUSTER_ID, REGION
+from harness.objects import CLUSTER_ID, REGION
 
 NM = {
     "RunActionScope": "COMPONENT",

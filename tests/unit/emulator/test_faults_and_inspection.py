@@ -10,7 +10,7 @@ import pytest
 from emulator_api import Api, restart_params
 
 from emrops.emulator.faults import FaultBook, parse_fault
-from fixtures.objects import CLUSTER_ID, REGION
+from harness.objects import CLUSTER_ID, REGION
 
 
 async def faults(api: Api, spec: Any) -> tuple[int, dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from emulator_api import Api, utc
 
 from emrops.acs.codes import TABLE
-from fixtures.objects import ACCESS_KEY_ID, CLUSTER_ID, REGION
+from harness.objects import ACCESS_KEY_ID, CLUSTER_ID, REGION
 
 
 async def test_signed_call_answers_json_with_request_id(api: Api) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from emulator_api import Api
 
-from fixtures.objects import CLUSTER_ID, REGION
+from harness.objects import CLUSTER_ID, REGION
 
 
 async def test_get_cluster_shape(api: Api) -> None:

@@ -9,7 +9,7 @@ import pytest
 from emulator_api import Api, restart_params
 
 from emrops.acs.codes import TABLE
-from fixtures.objects import CLUSTER_ID, REGION
+from harness.objects import CLUSTER_ID, REGION
 
 SEL = "ComponentInstanceSelector"
 
