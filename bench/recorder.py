@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.kube import ApiError
 from harness.kube import AsyncKube as Kube
-from harness.objects import TERMINAL_PHASES
+from harness.status import TERMINAL_PHASES
 
 
 @dataclass

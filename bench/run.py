@@ -37,18 +37,13 @@ from bench.floors import KopfFloorProcess, apiserver_write_floor
 from bench.procstat import sample_proc
 from bench.recorder import Recorder
 from emrops.controlplane import ControlPlane
+from harness.calls import call_action, call_ok, call_param
 from harness.emulator import Emulator
 from harness.kube import AsyncKube
-from harness.objects import (
-    ACCESS_KEY_ID,
-    ACCESS_KEY_SECRET,
-    TERMINAL_PHASES,
-    call_action,
-    call_ok,
-    call_param,
-)
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET
 from harness.operator import Operator
 from harness.processes import REPO
+from harness.status import TERMINAL_PHASES
 
 #: The operator's logs: JSON at INFO (DEBUG would cost CPU the figures should not include).
 LOG_FLAGS = ("--log-format", "json", "--log-level", "INFO")

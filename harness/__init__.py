@@ -8,6 +8,7 @@ One package, used alike by ``tests/`` and ``bench/`` (tests never import ``bench
 - ``harness.emulator``: ``emrops emulator`` as a process, with its ``/_emulator/`` inspection API;
 - ``harness.operator``: ``emrops run`` as a process;
 - ``harness.kube``: the Kubernetes API, synchronously through kubectl and asynchronously over httpx;
-- ``harness.objects``: the demo cluster's names, ServiceAction builders, phases, and readers of the
-  emulator's calls log.
+- ``harness.objects``: the demo cluster's names and the ServiceAction builder (and its wrappers);
+- ``harness.status``: reading ServiceActions (phases, conditions, summaries);
+- ``harness.calls``: reading the emulator's calls log.
 """

@@ -17,17 +17,9 @@ from typing import Any
 import httpx
 import yaml
 
+from harness.calls import GET_OPERATION, RUN_ACTION, accepted, call_action, call_outcome, call_param
 from harness.env import child_env
-from harness.objects import (
-    CLUSTER_ID,
-    GET_OPERATION,
-    RUN_ACTION,
-    accepted,
-    call_action,
-    call_outcome,
-    call_param,
-    marker,
-)
+from harness.objects import CLUSTER_ID, marker
 from harness.processes import PYTHON, READY_TIMEOUT, Child, wait_for
 
 #: The emulator's default time scale in tests: an operation step of 10 s takes 0.1 s.

@@ -23,19 +23,9 @@ from typing import Any
 import httpx
 import kopf
 
-from harness.objects import (
-    ACCESS_KEY_ID,
-    ACCESS_KEY_SECRET,
-    ACKNOWLEDGED_AT,
-    GROUP,
-    PLURAL,
-    SECRET_NAME,
-    TERMINAL_PHASES,
-    VERSION,
-    phase,
-    summaries,
-)
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, GROUP, PLURAL, SECRET_NAME, VERSION
 from harness.processes import wait_for
+from harness.status import ACKNOWLEDGED_AT, TERMINAL_PHASES, phase, summaries
 
 Objects = dict[str, dict[str, Any]]
 

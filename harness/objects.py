@@ -1,5 +1,4 @@
-"""What the tests and the bench create and read: the demo cluster's names, ServiceAction builders,
-phases and conditions, and readers of the emulator's calls log.
+"""What the tests and the bench create: the demo cluster's names and the ServiceAction builder.
 
 The demo constants are the project's contract (docs/emulator.md): the cluster the emulator serves
 when no scenario is given, its access key, and the credentials Secret the examples refer to. They
@@ -9,8 +8,7 @@ the emulator keeps them.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +44,6 @@ DISJOINT_INSTANCES: list[tuple[str, str, str]] = [("YARN", "NodeManager", n) for
 ]
 
 GROUP, VERSION, PLURAL = "emrops.io", "v1alpha1", "serviceactions"
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Unknown"})
-IN_FLIGHT_PHASES = frozenset({"Submitting", "Running"})
-ACKNOWLEDGED_AT = "emrops.io/acknowledged-at"
-RUN_ACTION = "RunApplicationAction"
-GET_OPERATION = "GetOperation"
 
 
 # --- builders --------------------------------------------------------------------------------
@@ -136,6 +129,20 @@ def tagged_action(name: str, action: str, selector: dict[str, Any], **spec: Any)
     )
 
 
+def rolling_datanodes(name: str, interval: int) -> dict[str, Any]:
+    """``tagged_action``: a rolling restart of the demo cluster's four DataNodes, one per batch,
+    ``interval`` emulated seconds apart, stopping at a failed batch (FAILED_BLOCK)."""
+    return tagged_action(
+        name,
+        "restart",
+        component_scope("HDFS", "DataNode"),
+        rollingExecute=True,
+        batchSize=1,
+        interval=interval,
+        executeStrategy="FAILED_BLOCK",
+    )
+
+
 def with_labels(obj: dict[str, Any], **labels: str) -> dict[str, Any]:
     """``obj`` with ``metadata.labels`` set."""
     return {**obj, "metadata": {**obj["metadata"], "labels": dict(labels)}}
@@ -150,117 +157,3 @@ def secret_manifest(name: str, data: Mapping[str, str]) -> dict[str, Any]:
         "type": "Opaque",
         "stringData": dict(data),
     }
-
-
-# --- reading objects -------------------------------------------------------------------------
-
-
-def phase(obj: Mapping[str, Any]) -> str | None:
-    status = obj.get("status") or {}
-    return status.get("phase") if isinstance(status, dict) else None
-
-
-def condition(obj_or_status: dict[str, Any], ctype: str) -> dict[str, Any]:
-    status = obj_or_status.get("status", obj_or_status) or {}
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == ctype:
-            return dict(cond)
-    return {}
-
-
-def summarize(obj: dict[str, Any]) -> dict[str, Any]:
-    """What a failed wait shows of an object: its status, conditions folded."""
-    st = obj.get("status") or {}
-    return {
-        "phase": st.get("phase"),
-        "message": st.get("message"),
-        "attempts": st.get("attempts"),
-        "lastError": st.get("lastError"),
-        "operationId": st.get("operationId"),
-        "waitingFor": st.get("waitingFor"),
-        "conditions": {
-            c.get("type"): [c.get("status"), c.get("reason"), c.get("message")]
-            for c in st.get("conditions") or []
-        },
-    }
-
-
-def summaries(objs: Mapping[str, dict[str, Any]]) -> str:
-    return json.dumps({n: summarize(o) for n, o in objs.items()}, indent=1)
-
-
-# --- the emulator's calls log ------------------------------------------------------------------
-# GET /_emulator/calls -> {"calls": [...]}, one record per API call received: seq, time, action,
-# params (flat, as sent: "ComponentInstanceSelector.RunActionScope"), access_key_id, outcome ("OK"
-# or the EMR error code), http_status, operation_id (set when the call created an operation),
-# request_id, signature, dropped (connection aborted, no answer).
-
-
-def call_action(call: Mapping[str, Any]) -> str:
-    return str(call.get("action") or "")
-
-
-def call_outcome(call: Mapping[str, Any]) -> str:
-    """ "OK" when the emulator served the call (even if it then dropped the answer), else the code."""
-    return str(call.get("outcome") or "")
-
-
-def call_param(call: Mapping[str, Any], name: str) -> Any:
-    """A parameter by its flat API name: ``Description``, ``ComponentInstanceSelector.RunActionScope``."""
-    return (call.get("params") or {}).get(name)
-
-
-def accepted(call: Mapping[str, Any]) -> bool:
-    """EMR started an operation for this call (whether or not the caller got the answer)."""
-    return call_outcome(call) == "OK" and bool(call.get("operation_id"))
-
-
-def call_ok(call: Mapping[str, Any]) -> bool:
-    """EMR performed the call: a RunApplicationAction was ``accepted``; any other call was answered OK
-    and the answer delivered."""
-    if call_action(call) == RUN_ACTION:
-        return accepted(call)
-    return call_outcome(call) == "OK" and not call.get("dropped", False)
-
-
-def accepted_by_description(calls: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Per Description: the RunApplicationAction calls EMR ``accepted``. A call dropped *after* it was
-    applied counts (EMR acted; the client never heard); one refused or dropped before does not."""
-    counts: dict[str, int] = {}
-    for call in calls:
-        if call_action(call) == RUN_ACTION and accepted(call):
-            desc = str(call_param(call, "Description") or "")
-            counts[desc] = counts.get(desc, 0) + 1
-    return counts
-
-
-class PhaseLog:
-    """Every phase each object was seen in, in order, and every moment two of them were in flight
-    (Submitting or Running) at once. Use ``record`` as (or inside) a ``Kube.wait_until`` check."""
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self.names = list(names)
-        self.phases: dict[str, list[str]] = {n: [] for n in self.names}
-        self.waiting_for: dict[str, set[str]] = {n: set() for n in self.names}
-        self.together: list[dict[str, str]] = []
-
-    def record(self, objs: dict[str, dict[str, Any]]) -> None:
-        in_flight: dict[str, str] = {}
-        for name in self.names:
-            st = objs.get(name, {}).get("status") or {}
-            now = st.get("phase")
-            seen = self.phases[name]
-            if now and (not seen or seen[-1] != now):
-                seen.append(now)
-            if now == "Queued":
-                self.waiting_for[name].update(st.get("waitingFor") or [])
-            if now in IN_FLIGHT_PHASES:
-                in_flight[name] = str(now)
-        if len(in_flight) > 1:
-            self.together.append(in_flight)
-
-    def all_in(self, objs: dict[str, dict[str, Any]], phases: Iterable[str] = TERMINAL_PHASES) -> bool:
-        """``record``, then whether every object is in one of ``phases``."""
-        self.record(objs)
-        wanted = set(phases)
-        return all(phase(objs.get(n, {})) in wanted for n in self.names)

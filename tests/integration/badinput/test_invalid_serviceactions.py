@@ -25,8 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.objects import CLUSTER_ID, TERMINAL_PHASES, component_restart
+from harness.objects import CLUSTER_ID, component_restart
 from harness.processes import wait_for
+from harness.status import TERMINAL_PHASES
 
 pytestmark = pytest.mark.integration
 

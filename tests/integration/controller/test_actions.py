@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from fixtures.tenancy import grant, write_policy
+from harness.calls import call_param
 from harness.emulator import Emulator
 from harness.kube import Kube
 from harness.objects import (
@@ -25,15 +26,13 @@ from harness.objects import (
     SECRET_NAME,
     TASKS,
     app_scope,
-    call_param,
     component_scope,
-    condition,
     instance_scope,
     marker,
-    summarize,
     tagged_action,
 )
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

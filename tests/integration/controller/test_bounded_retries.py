@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from harness.calls import RUN_ACTION, call_outcome
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import CORES, RUN_ACTION, call_outcome, instance_scope, summarize, tagged_action
+from harness.objects import CORES, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import summarize
 
 pytestmark = pytest.mark.integration
 

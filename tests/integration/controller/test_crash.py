@@ -13,19 +13,12 @@ from typing import Any
 
 import pytest
 
+from harness.calls import RUN_ACTION
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import (
-    INSTANCES,
-    RUN_ACTION,
-    TERMINAL_PHASES,
-    condition,
-    instance_scope,
-    phase,
-    summarize,
-    tagged_action,
-)
+from harness.objects import INSTANCES, instance_scope, tagged_action
 from harness.operator import Operator, OperatorFactory
+from harness.status import TERMINAL_PHASES, condition, phase, summarize
 
 pytestmark = pytest.mark.integration
 

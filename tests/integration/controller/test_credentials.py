@@ -9,16 +9,9 @@ import pytest
 
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import (
-    ACCESS_KEY_ID,
-    ACCESS_KEY_SECRET,
-    CORES,
-    condition,
-    instance_scope,
-    summarize,
-    tagged_action,
-)
+from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CORES, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

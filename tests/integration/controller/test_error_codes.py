@@ -17,19 +17,12 @@ from typing import Any
 
 import pytest
 
+from harness.calls import RUN_ACTION, call_outcome
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import (
-    CORES,
-    RUN_ACTION,
-    TASKS,
-    call_outcome,
-    condition,
-    instance_scope,
-    summarize,
-    tagged_action,
-)
+from harness.objects import CORES, TASKS, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

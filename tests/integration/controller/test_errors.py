@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.calls import call_action, call_param
 from harness.emulator import Emulator
 from harness.kube import Kube
 from harness.objects import (
@@ -19,15 +20,12 @@ from harness.objects import (
     CLUSTER_ID,
     CORES,
     app_scope,
-    call_action,
-    call_param,
     component_scope,
-    condition,
     instance_scope,
-    summarize,
     tagged_action,
 )
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

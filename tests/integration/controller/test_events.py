@@ -18,8 +18,9 @@ from emrops.controller.login import connection_info
 from emrops.controller.machine import Event
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import CORES, instance_scope, summarize, tagged_action
+from harness.objects import CORES, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import summarize
 
 pytestmark = pytest.mark.integration
 

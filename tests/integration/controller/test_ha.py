@@ -10,8 +10,9 @@ import pytest
 
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import INSTANCES, instance_scope, summarize, tagged_action
+from harness.objects import INSTANCES, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import summarize
 
 pytestmark = pytest.mark.integration
 

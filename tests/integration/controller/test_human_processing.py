@@ -18,8 +18,9 @@ import yaml
 from emrops.emulator.scenario import DEMO_CLUSTER
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import CORES, condition, instance_scope, summarize, tagged_action
+from harness.objects import CORES, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

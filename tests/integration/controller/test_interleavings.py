@@ -18,19 +18,12 @@ from typing import Any
 
 import pytest
 
+from harness.calls import call_outcome
 from harness.emulator import Emulator, accepted_order, overlapping_operations, wait_quiet
 from harness.kube import Kube, wait_new_second
-from harness.objects import (
-    INSTANCES,
-    MASTER,
-    PhaseLog,
-    call_outcome,
-    component_scope,
-    instance_scope,
-    summarize,
-    tagged_action,
-)
+from harness.objects import INSTANCES, MASTER, instance_scope, rolling_datanodes, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import PhaseLog, summarize
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +33,10 @@ def credentials(kube: Kube) -> None:
     kube.create_secret()
 
 
-def rolling_datanodes(name: str) -> dict[str, Any]:
+def rolling_restart(name: str) -> dict[str, Any]:
     """A rolling restart of the four DataNodes, 50 s apart: about 2 s at the emulator's time scale,
     long enough for an operator to see it Running and for a second submission to collide."""
-    return tagged_action(
-        name,
-        "restart",
-        component_scope("HDFS", "DataNode"),
-        rollingExecute=True,
-        batchSize=1,
-        interval=50,
-        executeStrategy="FAILED_BLOCK",
-    )
+    return rolling_datanodes(name, interval=50)
 
 
 def check_one_at_a_time(
@@ -128,14 +113,12 @@ def test_overlapping_objects_created_in_the_same_second_run_one_at_a_time(
     # go: the documented order ("in one second the name decides") is promised among objects that
     # all exist before the first of them is submitted (docs/concepts.md, Queueing). The hole was
     # here: each of the pair saw its own fresh startTime and the other's as not yet accepted.
-    blocker = dict(rolling_datanodes("ss-blocker"))
+    blocker = dict(rolling_restart("ss-blocker"))
     blocker["spec"] = {**blocker["spec"], "interval": 400}  # about 12 s at the emulator's time scale
     kube.create(blocker)
     kube.wait_phase(["ss-blocker"], ["Running"], timeout=60)
     # Listed in reverse name order; in one second the name decides (same namespace).
-    created = kube.create_in_one_second(
-        lambda n: [rolling_datanodes(f"ss{n}-b"), rolling_datanodes(f"ss{n}-a")]
-    )
+    created = kube.create_in_one_second(lambda n: [rolling_restart(f"ss{n}-b"), rolling_restart(f"ss{n}-a")])
     names = sorted(o["metadata"]["name"] for o in created)
     assert kube.get("ss-blocker")["status"]["phase"] == "Running", "the blocker ended before the pair existed"
     log = PhaseLog(["ss-blocker", *names])
@@ -148,9 +131,9 @@ def test_objects_created_while_no_operator_runs_start_in_creation_order(
 ) -> None:
     # The older one's name sorts after the younger's: name (listing) order is the wrong order.
     older, younger = "nb-zz-older", "nb-aa-younger"
-    kube.create(rolling_datanodes(older))
+    kube.create(rolling_restart(older))
     wait_new_second(kube.get(older)["metadata"]["creationTimestamp"])
-    kube.create(rolling_datanodes(younger))
+    kube.create(rolling_restart(younger))
     stamps = [kube.get(n)["metadata"]["creationTimestamp"] for n in (older, younger)]
     assert stamps[0] < stamps[1], f"creation timestamps not one second apart: {stamps}"
 

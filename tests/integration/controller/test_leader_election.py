@@ -16,8 +16,9 @@ import pytest
 
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import component_scope, summarize, tagged_action
+from harness.objects import component_scope, tagged_action
 from harness.operator import Operator, OperatorFactory
+from harness.status import summarize
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from harness.calls import call_outcome
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import call_outcome, component_scope, summarize, tagged_action
+from harness.objects import rolling_datanodes
 from harness.operator import OperatorFactory
+from harness.status import summarize
 
 pytestmark = pytest.mark.integration
 
@@ -28,15 +30,7 @@ NAMES = ["q-3-first", "q-2-second", "q-1-third"]
 
 def rolling_restart(name: str) -> dict[str, Any]:
     # Four DataNodes, one per batch, 100 s apart: about 1 s apart at --time-scale 0.01.
-    return tagged_action(
-        name,
-        "restart",
-        component_scope("HDFS", "DataNode"),
-        rollingExecute=True,
-        batchSize=1,
-        interval=100,
-        executeStrategy="FAILED_BLOCK",
-    )
+    return rolling_datanodes(name, interval=100)
 
 
 def ts(value: str) -> datetime:

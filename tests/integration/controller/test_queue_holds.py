@@ -20,26 +20,20 @@ from typing import Any
 
 import pytest
 
+from harness.calls import GET_OPERATION, RUN_ACTION, call_action, call_outcome, call_param
 from harness.emulator import Emulator, wait_calls_stop
 from harness.kube import Kube
 from harness.objects import (
-    ACKNOWLEDGED_AT,
     CORES,
-    GET_OPERATION,
-    RUN_ACTION,
     TASKS,
-    call_action,
-    call_outcome,
-    call_param,
     component_scope,
-    condition,
     instance_scope,
-    phase,
-    summarize,
+    rolling_datanodes,
     tagged_action,
     with_labels,
 )
 from harness.operator import OperatorFactory
+from harness.status import ACKNOWLEDGED_AT, condition, phase, summarize
 
 pytestmark = pytest.mark.integration
 
@@ -68,15 +62,7 @@ def test_a_deleted_object_unseen_under_a_label_selector_stops_and_frees_the_queu
 ) -> None:
     operators("--label-selector", "team=a")
     # Four DataNodes, one at a time, 200 s apart: about 6 s at the emulator's time scale.
-    long_restart = tagged_action(
-        "vh-a",
-        "restart",
-        component_scope("HDFS", "DataNode"),
-        rollingExecute=True,
-        batchSize=1,
-        interval=200,
-        executeStrategy="FAILED_BLOCK",
-    )
+    long_restart = rolling_datanodes("vh-a", interval=200)
     kube.create(with_labels(long_restart, team="a"))
     objs = kube.wait_until(
         "vh-a to run",

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import pytest
 
+from harness.calls import GET_OPERATION, call_outcome
 from harness.emulator import Emulator, get_operation_calls
 from harness.kube import Kube
-from harness.objects import CORES, GET_OPERATION, call_outcome, instance_scope, summarize, tagged_action
+from harness.objects import CORES, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import summarize
 
 pytestmark = pytest.mark.integration
 

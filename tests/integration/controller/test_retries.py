@@ -11,22 +11,12 @@ from typing import Any
 
 import pytest
 
+from harness.calls import RUN_ACTION, call_outcome
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import (
-    CORES,
-    MASTER,
-    RUN_ACTION,
-    TASKS,
-    app_scope,
-    call_outcome,
-    component_scope,
-    condition,
-    instance_scope,
-    summarize,
-    tagged_action,
-)
+from harness.objects import CORES, MASTER, TASKS, app_scope, component_scope, instance_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

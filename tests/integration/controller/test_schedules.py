@@ -22,8 +22,9 @@ from emrops.api.status import format_time, parse_time
 from emrops.controller.schedule_policy import run_name
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import EXAMPLES, component_scope, summarize, tagged_action
+from harness.objects import EXAMPLES, component_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import summarize
 
 pytestmark = pytest.mark.integration
 

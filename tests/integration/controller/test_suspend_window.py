@@ -19,22 +19,12 @@ import pytest
 import yaml
 
 from emrops.api.status import format_time
+from harness.calls import RUN_ACTION, call_action
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import (
-    CORES,
-    EXAMPLES,
-    RUN_ACTION,
-    TASKS,
-    call_action,
-    component_scope,
-    condition,
-    marker,
-    phase,
-    summarize,
-    tagged_action,
-)
+from harness.objects import CORES, EXAMPLES, TASKS, component_scope, marker, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import condition, phase, summarize
 
 pytestmark = pytest.mark.integration
 

@@ -28,12 +28,11 @@ from harness.objects import (
     CLUSTER_ID,
     REGION,
     app_scope,
-    condition,
     marker,
-    summarize,
     tagged_action,
 )
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

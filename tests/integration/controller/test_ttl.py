@@ -16,8 +16,9 @@ import pytest
 from emrops.api.status import format_time, parse_time
 from harness.emulator import Emulator
 from harness.kube import Kube
-from harness.objects import component_scope, condition, summarize, tagged_action
+from harness.objects import component_scope, tagged_action
 from harness.operator import OperatorFactory
+from harness.status import condition, summarize
 
 pytestmark = pytest.mark.integration
 

@@ -6,15 +6,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from harness.calls import RUN_ACTION, accepted, accepted_by_description, call_action
 from harness.kube import Kube
-from harness.objects import (
-    RUN_ACTION,
-    TERMINAL_PHASES,
-    accepted,
-    accepted_by_description,
-    call_action,
-    condition,
-)
+from harness.status import TERMINAL_PHASES, condition
 
 
 def assert_no_lost_runs(kube: Kube, names: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -14,9 +14,10 @@ import pytest
 from fault_checks import assert_no_duplicates, assert_no_lost_runs
 
 from fixtures.suites import StartEmulator, StartOperator, count
+from harness.calls import RUN_ACTION, call_action
 from harness.emulator import Emulator, clusters_scenario, generated_cluster_id
 from harness.kube import Kube, restart_apiserver
-from harness.objects import DISJOINT_INSTANCES, RUN_ACTION, call_action, instance_scope, service_action
+from harness.objects import DISJOINT_INSTANCES, instance_scope, service_action
 from harness.processes import wait_for
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,9 @@ import pytest
 
 from fixtures.suites import StartEmulator, StartOperator
 from harness.kube import Kube
-from harness.objects import CLUSTER_ID, TERMINAL_PHASES, component_restart, secret_manifest
+from harness.objects import CLUSTER_ID, component_restart, secret_manifest
 from harness.processes import wait_for
+from harness.status import TERMINAL_PHASES
 
 pytestmark = pytest.mark.integration
 
