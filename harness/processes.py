@@ -8,7 +8,6 @@ kernel if the parent dies (``PR_SET_PDEATHSIG``), so nothing outlives a test run
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -18,6 +17,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self, TypeVar
+
+# The control plane launcher's preexec_fn (Linux: PR_SET_PDEATHSIG, set from the main thread
+# only, as the kernel ties it to the forking thread): the one parent-death helper of the repository.
+from emrops.controlplane.processes import _die_with_parent_hook as die_with_parent
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -31,21 +34,6 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
 T = TypeVar("T")
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn``: the kernel SIGKILLs the child when this process dies (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before prctl: do not outlive it
-            os._exit(1)
-
-    return hook
 
 
 def wait_for(

@@ -31,9 +31,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import yaml
@@ -105,9 +104,7 @@ class NodeCluster:
         self.start()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -131,11 +128,8 @@ class NodeCluster:
         STATE_FILE.write_text(json.dumps({"work": str(self._work), "node_bin": str(self.node_bin)}))
         self._host.save(self._work.with_suffix(".host.json"))
         processes.register_cleanup(id(self), self.stop)
-        try:
+        with stopped_on_failure(self.stop):
             self._start(self._work)
-        except BaseException:
-            self.stop()
-            raise
         self.startup_seconds = time.monotonic() - began
 
     def stop(self) -> None:
@@ -495,6 +489,16 @@ table inet emrops_e2e {{
         if value is None:
             raise ClusterError("the cluster is not running: use `with NodeCluster(...) as cluster:`")
         return value
+
+
+@contextlib.contextmanager
+def stopped_on_failure(stop: Callable[[], None]) -> Iterator[None]:
+    """Run ``stop`` when the block raises anything (Ctrl-C too), then let the exception through."""
+    try:
+        yield
+    except BaseException:
+        stop()
+        raise
 
 
 def undo_killed_run() -> None:
