@@ -9,6 +9,16 @@ transitions, the Event to post. The runner writes that status conditioned on the
 resourceVersion of the very object the decision was made from, so a decision taken from a stale
 view can never land.
 
+A new object (no phase yet) has no acceptance write of its own: its first write is the state the
+run goes to, with what acceptance records (run 1, ``startTime``: the moment its worker first looked,
+``Context.accepted_at``; the write adds ``observedGeneration`` and the conditions). One that may go
+now gets ``Gate``, and the gates' decision is its first write: the intent, so the path from the
+watch's ADDED to the intent is one write, or ``Queued`` or ``Pending`` (credentials missing). One
+that must wait writes that state at once: ``Suspended``, ``Scheduled``, ``Failed``. ``accept``
+gives the acceptance alone, for a runner whose intent would wait (a rate-limiter token, a
+submission slot). A re-run keeps its own ``Pending`` write (``_start_rerun``): it records the
+run's history and the acceptance time that orders it in its cluster's queue.
+
 Exactly once:
 
 - ``Submit`` carries the intent (``phase: Submitting``, attempt n, ``submittedAt``). The runner
@@ -39,7 +49,7 @@ ends). A person releases an ``Unknown`` run with the ``emrops.io/acknowledged-at
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from emrops.acs.codes import Classification
@@ -116,6 +126,11 @@ class Context:
     suspend: bool = False
     not_before: datetime | None = None
     not_after: datetime | None = None
+    #: For a new object (no phase yet): when its worker first looked at it, the moment it was
+    #: accepted. The write that records the acceptance (usually the intent, after the gates and
+    #: the rate limiter) keeps it as ``startTime``, so ``activeDeadlineSeconds`` and the submit
+    #: latency count those waits. None: now.
+    accepted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -407,18 +422,63 @@ def reject(ctx: Context, reason: str, message: str) -> Decision:
     """End a run that cannot even be attempted (a spec the CRD's validation should have refused)."""
     if ctx.status.finished or ctx.status.operation_id or ctx.status.phase is Phase.SUBMITTING:
         return Drop(why=message)
+    ctx = _accepting(ctx)  # a new object's first write is this verdict, with run 1 and startTime
     return _failed(ctx, reason, message, ctx.status.last_error)
+
+
+def accept(ctx: Context) -> Decision:
+    """The acceptance write alone (``Pending``, run 1, ``startTime``) for a new object.
+
+    The runner asks for it when a new object that could go at once must wait for its intent
+    after all (the rate limiter has no token for it now, or the submission slots are taken), so
+    that it does not wait without a status. Otherwise a new object's acceptance is folded into
+    its first real write (see ``_first_look``).
+    """
+    if ctx.status.phase is not None:
+        return Drop(why=f"already accepted ({ctx.status.phase})")
+    text = "Accepted; waiting to submit RunApplicationAction"
+    return Wait(status=_first_run(ctx), event=Event(Reason.PENDING, text))
+
+
+def _first_run(ctx: Context) -> RunStatus:
+    """What accepting a new object records: run 1, its ``startTime``, Pending (or Suspended)."""
+    start = ctx.accepted_at or ctx.now
+    return _new_run(ctx, run=1, history=ctx.status.history, reason=Reason.PENDING, start=start)
+
+
+def _accepting(ctx: Context) -> Context:
+    """``ctx`` as if its new object had been accepted now (unchanged for any other object): a
+    decision about a new object then carries everything the acceptance records."""
+    if ctx.status.phase is not None:
+        return ctx
+    return replace(ctx, status=_first_run(ctx))
+
+
+def _first_look(ctx: Context) -> Decision:
+    """A new object (no phase yet): its first write is the state it goes to, acceptance included.
+
+    One that must wait writes that state at once: Suspended (with its plan to come), Scheduled,
+    Failed (WindowExpired). One that may go now checks its gates (``Gate``), and the first write
+    is what they decide: the intent (``Submitting``, attempt 1), ``Queued`` or ``Pending``
+    (CredentialsMissing). Each of them records what acceptance did: run 1, ``startTime``
+    (``activeDeadlineSeconds`` counts from it), ``runRequestedAt``, ``observedGeneration`` and the
+    conditions (Reconciling=True: never healthy before it has run).
+    """
+    ctx = _accepting(ctx)
+    first = ctx.status
+    if first.phase is Phase.SUSPENDED:
+        return Wait(status=first, event=Event(Reason.AWAITING_APPROVAL, first.message or ""))
+    if _window_closed(ctx):
+        return _window_expired(ctx)
+    if ctx.not_before is not None and ctx.now < ctx.not_before:
+        return _scheduled(ctx)
+    return Gate()
 
 
 def _look(ctx: Context) -> Decision:
     st = ctx.status
     if st.phase is None:
-        first = _new_run(ctx, run=1, history=st.history, reason=Reason.PENDING)
-        if first.phase is Phase.SUSPENDED:
-            return Wait(status=first, event=Event(Reason.AWAITING_APPROVAL, first.message or ""))
-        return Wait(
-            status=first, event=Event(Reason.PENDING, "Accepted; waiting to submit RunApplicationAction")
-        )
+        return _first_look(ctx)
     if _unobserved(st, ctx.generation) and not (st.phase is Phase.SUBMITTING and not st.operation_id):
         # Written as it is: the write records the new observedGeneration (kube.render).
         return Wait(status=st.evolve(observed_generation=ctx.generation))
@@ -601,6 +661,7 @@ def _resting(ctx: Context, after: float) -> float:
 
 
 def _gates(ctx: Context, gates: Gates) -> Decision:
+    ctx = _accepting(ctx)  # a new object: acceptance and this decision are one write
     st = ctx.status
     if st.finished or st.phase not in (Phase.PENDING, Phase.QUEUED):
         return Drop(why=f"gates checked in phase {st.phase}")
@@ -681,15 +742,20 @@ def _blocked(ctx: Context, blocked: Blocked) -> Decision:
     if blocked.waiting_for:
         return _queued(ctx, withdrawn, blocked.waiting_for)
     retry_in = _capped(ctx, ctx.policy.backoff.delay(blocked.streak, ctx.jitter))
+    text = f"RunApplicationAction was not called ({blocked.why}); trying again"
     pending = withdrawn.evolve(
         phase=Phase.PENDING,
         waiting_for=None,
         next_attempt_at=format_time(ctx.now + timedelta(seconds=retry_in)),
         reason=Reason.PENDING,
         stalled=False,
-        message=f"RunApplicationAction was not called ({blocked.why}); trying again",
+        message=text,
     )
-    return Wait(after=retry_in, status=pending)
+    # The first withdrawal in a row has its Event (a new run's Pending is visible nowhere else:
+    # its acceptance was folded into the intent, and Submitting is not posted); the next ones
+    # of the same streak say nothing new.
+    event = Event(Reason.PENDING, text) if blocked.streak <= 1 else None
+    return Wait(after=retry_in, status=pending, event=event)
 
 
 def _accepted(ctx: Context, result: Accepted) -> Decision:
@@ -998,7 +1064,14 @@ def _acknowledge(ctx: Context) -> Decision:
     return Finish(status=released, event=Event(Reason.ACKNOWLEDGED, text))
 
 
-def _new_run(ctx: Context, *, run: int, history: tuple[HistoryEntry, ...] | None, reason: str) -> RunStatus:
+def _new_run(
+    ctx: Context,
+    *,
+    run: int,
+    history: tuple[HistoryEntry, ...] | None,
+    reason: str,
+    start: datetime | None = None,
+) -> RunStatus:
     if ctx.suspend:
         # A plan first: no call until a person sets spec.suspend: false.
         phase, reason = Phase.SUSPENDED, Reason.AWAITING_APPROVAL
@@ -1010,7 +1083,7 @@ def _new_run(ctx: Context, *, run: int, history: tuple[HistoryEntry, ...] | None
         run=run,
         run_requested_at=ctx.rerun_value,
         # Microseconds: the per-cluster queue orders re-runs accepted within the same second by it.
-        start_time=format_time_precise(ctx.now),
+        start_time=format_time_precise(start or ctx.now),
         attempts=0,
         # A value present before the run started cannot acknowledge how it ends.
         acknowledged_at=ctx.ack_value,

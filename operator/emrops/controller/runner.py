@@ -10,7 +10,12 @@ task, no timer, no finalizer, no queue entry.
 Startup ordering: the first queue decision should see every object that already exists, so the
 supervisor holds a ``settled`` barrier, set once no new object has been seen for
 ``Services.settle_seconds`` after the first event (or ``settle_max`` after it at the latest); a
-worker writes its initial status at once but waits for the barrier before its first queue check.
+worker waits for the barrier before its first queue check. A new object's acceptance is folded
+into its first write (``machine``'s docstring), so one that may go writes nothing before the
+barrier (its first write is the intent, or ``Queued``); one waiting at rest (suspended, scheduled)
+writes that at once. When a new object's intent would wait after the gates (no rate-limiter token
+for it yet, every submission slot taken), the worker writes its acceptance (``machine.accept``)
+first, so no object waits without a status.
 
 A worker loops: read the status, ask the state machine (``machine.decide``), perform the decision
 (a conditional status write, an EMR call, a wait), repeat, and exit once nothing is left to do.
@@ -195,6 +200,12 @@ def needs_worker(body: Body) -> bool:
     )
 
 
+def _fresh(body: Body) -> bool:
+    """A new object: no run accepted yet (no status phase)."""
+    status = body.get("status") or {}
+    return not status.get("phase")
+
+
 def _spec_time(spec: Mapping[str, Any], key: str) -> datetime | None:
     value = spec.get(key)
     return parse_time(value) if isinstance(value, str) else None
@@ -253,6 +264,9 @@ class Worker:
         self._uncalled: str | None = None
         #: Intents withdrawn in a row for another reason than the queue (the retry backs off).
         self._withdrawals = 0
+        #: When this worker first looked at its object while it was new (no phase yet): the run's
+        #: acceptance, which its first write records as ``startTime`` (``machine.Context``).
+        self._accepted_at: datetime | None = None
 
     # --- fed by the supervisor ------------------------------------------------------------
 
@@ -315,6 +329,7 @@ class Worker:
             suspend=spec.get("suspend") is True,
             not_before=_spec_time(spec, "notBefore"),
             not_after=_spec_time(spec, "notAfter"),
+            accepted_at=self._accepted_at,
         )
 
     async def _step(self) -> bool:
@@ -322,6 +337,8 @@ class Worker:
         if asyncio.get_running_loop().time() - self._seen_at > self.services.exists_recheck:
             await self._refresh()  # a deletion the watch never reported stops us here (Gone)
         basis = self.body
+        if self._accepted_at is None and _fresh(basis):
+            self._accepted_at = self.services.clock()
         if self._uncalled is not None and await self._withdraw_uncalled(basis):
             return False
         refused = self._refused(basis)
@@ -361,7 +378,8 @@ class Worker:
         the intent write come first, and a revocation stops runs still waiting. A run already
         submitted is followed to its end (GetOperation only): its operation runs whatever we do.
         """
-        if RunStatus.from_dict(basis.get("status")).phase not in _UNSUBMITTED:
+        phase = RunStatus.from_dict(basis.get("status")).phase
+        if phase is not None and phase not in _UNSUBMITTED:
             return None
         spec = basis.get("spec") or {}
         found = tenancy.refusal(
@@ -401,12 +419,26 @@ class Worker:
                 ctx, Reason.INVALID_SPEC, f"The spec cannot be read: {_first_error(exc)}"
             )
         if gates == machine.Gates() and self.creds is not None:
+            if _fresh(basis) and not self._can_submit_at_once(self.creds):
+                # A new object whose intent would wait (for a token or a submission slot): write
+                # its acceptance first, so it does not wait without a status (a tool reading
+                # kstatus would take it for done), then come back through the gates.
+                return basis, machine.accept(self._context(basis))
             # The token first, then the decision: the intent is written from the object as it is
             # after the wait, and its submittedAt is the moment of the call.
             await self.services.limiter.acquire(self.creds.limiter_key)
             basis = self.body
             gates = machine.Gates(intent_id=uuid.uuid4().hex[:16])
         return basis, machine.decide(self._context(basis), gates)
+
+    def _can_submit_at_once(self, creds: credentials.Resolved) -> bool:
+        """Whether an intent decided now would be written without waiting: a submission slot is
+        free and the rate limiter holds a token for these credentials (nothing yields between
+        this check and taking them, so the answer still holds then)."""
+        if self.services.submissions.locked():
+            return False
+        bucket = self.services.limiter.bucket(creds.limiter_key)
+        return bucket is None or bucket.tokens() >= 1.0
 
     async def _after(self, decision: machine.Wait) -> None:
         if decision.poll_interval is not None:

@@ -147,8 +147,22 @@ class Case:
 
 CASES = [
     # --- a new object ---------------------------------------------------------------------
+    Case("new object that may go: check the gates, no acceptance write alone", RunStatus(), Look(), Gate),
     Case(
-        "new object gets Pending and run 1", RunStatus(), Look(), Wait, Phase.PENDING, "Pending", 0, "Pending"
+        "new object, gates open: its first write is the intent, acceptance included",
+        RunStatus(),
+        Gates(intent_id="i-1"),
+        Submit,
+        Phase.SUBMITTING,
+        "Submitting",
+        event="Submitting",
+        attempts=1,
+        check=lambda d: (
+            d.status.run == 1
+            and d.status.start_time == format_time_precise(NOW)
+            and d.status.submitted_at == format_time_precise(NOW)
+            and d.status.intent_id == "i-1"
+        ),
     ),
     Case("pending, nothing in the way: check the gates", status(phase=Phase.PENDING), Look(), Gate),
     Case(
@@ -652,14 +666,12 @@ def test_only_one_path_leads_to_a_call() -> None:
             st = status(phase=phase, attempts=1, submitted_at=ago(120))
             decision = decide(Context(status=st, now=NOW, created_at=CREATED, policy=POLICY), obs)
             if isinstance(decision, Submit):
-                assert obs == Gates() and phase in (Phase.PENDING, Phase.QUEUED)
+                assert obs == Gates() and phase in (None, Phase.PENDING, Phase.QUEUED)
 
 
 def test_full_run_walkthrough() -> None:
-    """Pending -> Submitting -> (throttled) Pending -> Submitting -> Running -> Succeeded."""
-    ctx = Context(status=RunStatus(), now=NOW, created_at=CREATED, policy=POLICY)
-    st = decide(ctx, Look()).status
-    assert st is not None
+    """(new) -> Submitting -> (throttled) Pending -> Submitting -> Running -> Succeeded."""
+    st = RunStatus()
     steps: list[tuple[Observation, type[Decision]]] = [
         (Look(), Gate),
         (Gates(), Submit),
@@ -678,6 +690,7 @@ def test_full_run_walkthrough() -> None:
             st = decision.status
     assert st.phase is Phase.SUCCEEDED and st.attempts == 2 and st.operation_id == "op-1"
     assert st.last_error is not None and st.last_error.code == "Throttling.User"
+    assert st.run == 1 and st.start_time == format_time_precise(NOW)
 
 
 def test_history_is_bounded() -> None:

@@ -156,9 +156,9 @@ def test_after_not_after_an_unstarted_run_ends_without_a_call() -> None:
 
 def test_the_gitops_guard_a_recreated_object_past_its_window_does_nothing() -> None:
     c = ctx(RunStatus(), not_after=NOW - timedelta(days=30))
-    decision, c = step(c)
-    decision, c = step(c)
+    decision, c = step(c)  # the first write is the verdict, with run 1 and its startTime
     assert isinstance(decision, Finish) and c.status.reason == Reason.WINDOW_EXPIRED
+    assert c.status.run == 1 and c.status.start_time is not None
     rendered = with_conditions(c.status, generation=1, now=NOW)
     stalled = {x.type: x for x in rendered.conditions}["Stalled"]
     assert stalled.status == "True" and stalled.reason == Reason.WINDOW_EXPIRED
