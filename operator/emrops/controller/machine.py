@@ -254,33 +254,33 @@ class Event:
 
 @dataclass(frozen=True)
 class Decision:
-    """Base: ``status`` is the new status to write (None: no change), ``event`` the Event."""
+    """Base: ``status`` is the new status to write (None: no change), ``event`` the Event.
+
+    A decision that adds no field is a plain subclass: it inherits this dataclass' frozen
+    ``__init__``, ``__eq__`` (which compares the class too), ``__hash__`` and ``__repr__`` (which
+    names the subclass), so it needs no ``@dataclass`` of its own.
+    """
 
     status: RunStatus | None = None
     event: Event | None = None
 
 
-@dataclass(frozen=True)
 class Nothing(Decision):
     """The run is finished and no re-run is asked for: no worker needed."""
 
 
-@dataclass(frozen=True)
 class Gate(Decision):
     """Ready to submit: check the credentials and the queue, then decide again with ``Gates``."""
 
 
-@dataclass(frozen=True)
 class Submit(Decision):
     """Write the intent (``status``) conditionally; only if that wins, re-check, then call."""
 
 
-@dataclass(frozen=True)
 class Plan(Decision):
     """Resolve the suspended run's plan (read APIs only), then decide again with ``Planned``."""
 
 
-@dataclass(frozen=True)
 class Poll(Decision):
     """Call GetOperation (and read progress) now, then decide again with ``Polled``."""
 
@@ -294,17 +294,14 @@ class Wait(Decision):
     poll_interval: float | None = None
 
 
-@dataclass(frozen=True)
 class Retry(Wait):
     """A call failed without effect: ``status`` records it; try again after ``after`` seconds."""
 
 
-@dataclass(frozen=True)
 class Finish(Decision):
     """The run needs no more work (Succeeded, Failed, released): write ``status``; stop."""
 
 
-@dataclass(frozen=True)
 class Stall(Decision):
     """The outcome is unknown: write ``status`` (Unknown); a person must look. The worker stops."""
 
