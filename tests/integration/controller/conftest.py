@@ -57,7 +57,7 @@ def module_emulator(workdir: Path) -> Iterator[Emulator]:
     """An emulator of this module alone (faults are global to an emulator)."""
     emu = Emulator(workdir).start()
     yield emu
-    emu.stop()
+    emu.close()
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def module_emulator(workdir: Path) -> Iterator[Emulator]:
     scenario.write_text(yaml.safe_dump({"clusters": [{**DEMO_CLUSTER, "human_processing": "always"}]}))
     emu = Emulator(workdir, scenario=scenario).start()
     yield emu
-    emu.stop()
+    emu.close()
 
 
 def test_human_processing_is_stalled_and_deadline_fails_it(
