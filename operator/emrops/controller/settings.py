@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from emrops.controller.labels import parse_label_selector
+from emrops.controller.machine import Policy
 from emrops.emr.endpoints import parse_endpoint_override
 
 T = TypeVar("T")
@@ -229,14 +230,14 @@ class PollingSettings:
     initial_seconds: float = _seconds(
         "--poll-initial-seconds",
         "EMROPS_POLL_INITIAL_SECONDS",
-        2.0,
+        Policy.poll_initial,  # the state machine's own default: written once, there
         "first wait between `GetOperation` polls",
     )
     #: When not given, at least ``initial_seconds`` (``from_args``).
     max_seconds: float = _seconds(
         "--poll-max-seconds",
         "EMROPS_POLL_MAX_SECONDS",
-        30.0,
+        Policy.poll_max,
         "the wait doubles up to this",
     )
 
