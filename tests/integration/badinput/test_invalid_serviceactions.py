@@ -67,7 +67,7 @@ not_a_string = st.one_of(
 not_an_int = st.one_of(
     st.text(max_size=5),
     st.booleans(),
-    st.floats(allow_nan=False).filter(lambda f: f != int(f)),
+    st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: f != int(f)),
     st.lists(st.integers(), max_size=2),
 )
 
