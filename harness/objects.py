@@ -80,10 +80,13 @@ def component_restart(
     name: str, app: str, component: str, secret: str | None = None, **spec: Any
 ) -> dict[str, Any]:
     """``service_action`` restarting ``app``'s ``component`` on all its nodes, described by its name,
-    with the credentials Secret ``secret`` (None: the operator's own identity)."""
+    with the credentials Secret ``secret`` (None: the operator's own identity). The selector names
+    no application of its own (unlike ``component_scope``), as the base's does."""
+    components = [{"applicationName": app, "componentName": component}]
+    selector = {"runActionScope": "COMPONENT", "components": components}
     return service_action(
         name,
-        componentInstanceSelector=component_scope(app, component),
+        componentInstanceSelector=selector,
         description=name,
         credentialsSecretRef={"name": secret} if secret else None,
         **spec,

@@ -17,7 +17,7 @@ from fixtures.suites import StartEmulator, StartOperator, count
 from harness.calls import RUN_ACTION, call_action
 from harness.emulator import Emulator, clusters_scenario, generated_cluster_id
 from harness.kube import Kube, restart_apiserver
-from harness.objects import DISJOINT_INSTANCES, instance_scope, service_action
+from harness.objects import DISJOINT_INSTANCES, service_action
 from harness.processes import wait_for
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,8 @@ def actions(n: int, prefix: str, clusters: int) -> list[dict[str, Any]]:
     for i in range(n):
         app, component, node = DISJOINT_INSTANCES[(i // clusters) % len(DISJOINT_INSTANCES)]
         name = f"{prefix}-{i:03d}"
-        selector = instance_scope(app, component, node)
+        instance = {"applicationName": app, "componentName": component, "nodeId": node}
+        selector = {"runActionScope": "COMPONENT_INSTANCE", "componentInstances": [instance]}
         cluster = generated_cluster_id(i % clusters)
         out.append(
             service_action(
