@@ -24,8 +24,9 @@ Three rules keep every run's RunApplicationAction to one call, whatever the inte
 1. Every status write goes through ``kube.write_status`` conditioned on the resourceVersion of
    the body the decision was made from (its *basis*), never of a newer body that arrived while
    the worker waited: a 409 means "re-read and decide again".
-2. The rate limiter's token is taken before the Submit decision is made, so the intent (and its
-   ``submittedAt``) is written just before the call, not before a long wait.
+2. The rate limiter's token and a submission slot are taken before the Submit decision is made,
+   so the intent (and its ``submittedAt``) is written just before the call, not before a long
+   wait, and a run waiting for its turn holds no decided intent.
 3. After the intent wins, the queue is checked again from a consistent read of the cluster's
    objects (``ObjectStore.list_cluster``): an overlapping run the watch had not shown yet makes
    the worker withdraw its intent instead of calling (``machine.Blocked``).
@@ -219,14 +220,21 @@ def _version(body: Body) -> int | None:
 
 
 def _newer(candidate: Body, current: Body) -> bool:
-    """Whether ``candidate`` is at least as recent as ``current``.
+    """Whether ``candidate`` is more recent than ``current``.
 
     resourceVersions are opaque by contract but etcd revisions (integers) in practice; when they
     are not integers, take the candidate. Correctness never rests on this: every write is
     conditioned on the body its decision came from, so a stale body only costs a 409.
+
+    The same version again is not newer: it is the same object state. The watch event of our own
+    status write carries the version the write returned, and keeping the body we hold instead of
+    the event's copy keeps one copy per object, not two (memory with thousands of runs in flight).
     """
     new, old = _version(candidate), _version(current)
-    return new is None or old is None or new >= old
+    if new is None or old is None:
+        found = _meta(candidate).get("resourceVersion")
+        return found is None or found != _meta(current).get("resourceVersion")
+    return new > old
 
 
 class Worker:
@@ -258,7 +266,8 @@ class Worker:
         self._queue_checked = float("-inf")
         #: Loop time we last had proof the object exists (a watch event, a write, a read).
         self._seen_at = asyncio.get_running_loop().time()
-        #: The object as our last status write returned it (the baseline of the queue re-check).
+        #: The object as our intent write returned it (the baseline of the queue re-check); held
+        #: only while that submission is under way.
         self._written: Body | None = None
         #: The id of an intent we wrote (or tried to) and have not called for: ours to withdraw.
         self._uncalled: str | None = None
@@ -267,6 +276,9 @@ class Worker:
         #: When this worker first looked at its object while it was new (no phase yet): the run's
         #: acceptance, which its first write records as ``startTime`` (``machine.Context``).
         self._accepted_at: datetime | None = None
+        #: Holds one of ``Services.submissions`` (taken before an intent is decided, released
+        #: once the submission is over or the decision is not to submit).
+        self._slot = False
 
     # --- fed by the supervisor ------------------------------------------------------------
 
@@ -424,12 +436,28 @@ class Worker:
                 # its acceptance first, so it does not wait without a status (a tool reading
                 # kstatus would take it for done), then come back through the gates.
                 return basis, machine.accept(self._context(basis))
-            # The token first, then the decision: the intent is written from the object as it is
-            # after the wait, and its submittedAt is the moment of the call.
+            # The token and the submission slot first, then the decision: the intent is written
+            # from the object as it is after the waits, and its submittedAt is the moment of the
+            # call. In a burst, thousands of runs wait here holding their body alone, not a
+            # decided intent each (memory with thousands of runs in flight).
             await self.services.limiter.acquire(self.creds.limiter_key)
-            basis = self.body
-            gates = machine.Gates(intent_id=uuid.uuid4().hex[:16])
+            await self.services.submissions.acquire()
+            self._slot = True
+            decision: machine.Decision | None = None
+            try:
+                basis = self.body
+                gates = machine.Gates(intent_id=uuid.uuid4().hex[:16])
+                decision = machine.decide(self._context(basis), gates)
+            finally:
+                if not isinstance(decision, machine.Submit):
+                    self._release_slot()
+            return basis, decision  # a Submit goes straight to ``_submit``, which releases the slot
         return basis, machine.decide(self._context(basis), gates)
+
+    def _release_slot(self) -> None:
+        if self._slot:
+            self._slot = False
+            self.services.submissions.release()
 
     def _can_submit_at_once(self, creds: credentials.Resolved) -> bool:
         """Whether an intent decided now would be written without waiting: a submission slot is
@@ -651,13 +679,19 @@ class Worker:
         intent = decision.status
         assert intent is not None and self.creds is not None
         if self.draining.is_set():
+            self._release_slot()
             return  # shutting down: no new submissions
         run, attempt, intent_id = intent.run or 1, intent.attempts or 1, intent.intent_id or ""
-        async with self.services.submissions:
+        try:
+            if not self._slot:
+                await self.services.submissions.acquire()
+                self._slot = True
             if self.draining.is_set():
                 return
             with priority():  # its apiserver requests go ahead of other objects' (apiserver.py)
                 after = await self._submit_now(decision, basis, run, attempt, intent_id)
+        finally:
+            self._release_slot()
         if isinstance(after, machine.Wait) and not self.draining.is_set():
             await self._after(after)
 
@@ -700,6 +734,7 @@ class Worker:
                 after = await self._record(await self._run_action(run, attempt))
         finally:
             self.in_flight = False
+            self._written = None  # self.body is as recent: no second copy kept for the run's rest
         return after
 
     async def _run_action(self, run: int, attempt: int) -> machine.Observation:

@@ -1,0 +1,97 @@
+"""What a worker holds while thousands of runs are in flight (issue 11, docs/performance.md).
+
+A worker keeps one copy of its object: the watch event of its own write (same resourceVersion)
+does not replace the body it holds, and the intent write's answer is not kept once the submission
+is over. A run waiting for a submission slot holds no decided intent: the intent is decided once
+the slot is taken, from the object as it is then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+from typing import Any
+
+from controller_fakes import FakeEmr, FakeStore, created_at, services, settle, wait_for_phase
+
+from emrops.controller.kube import Conflict
+from emrops.controller.runner import Supervisor, Worker
+
+
+class CountingStore(FakeStore):
+    """Counts the status writes refused for a stale resourceVersion."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets["creds"] = {"accessKeyId": "ak", "accessKeySecret": "sk"}
+        self.conflicts = 0
+        self.phases: list[str] = []
+
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str
+    ) -> dict[str, Any]:
+        try:
+            obj = await super().patch_status(namespace, name, status, resource_version)
+        except Conflict:
+            self.conflicts += 1
+            raise
+        self.phases.append(str(obj["status"].get("phase")))
+        return obj
+
+
+async def test_the_same_resource_version_again_keeps_the_body_held() -> None:
+    store = CountingStore()
+    held = store.add(created_at("sa", "2025-01-01T00:00:00Z"))
+    worker = Worker(services(store, FakeEmr(), []), held)
+    worker.update(copy.deepcopy(held))  # the watch event of a write whose answer we hold
+    assert worker.body is held
+    newer = copy.deepcopy(held)
+    newer["metadata"]["resourceVersion"] = str(int(held["metadata"]["resourceVersion"]) + 1)
+    worker.update(newer)
+    assert worker.body is newer
+
+
+async def test_a_running_worker_keeps_no_second_copy_of_its_object() -> None:
+    store = CountingStore()
+    emr = FakeEmr(hold=True)  # the operation stays in progress: the worker keeps polling
+    supervisor = Supervisor(services(store, emr, []))
+    store.watch(supervisor)
+    store.add(created_at("sa", "2025-01-01T00:00:00Z"))
+    await wait_for_phase(store, "sa", {"Running"})
+    await settle(lambda: store.objects["sa"]["metadata"]["resourceVersion"] == _held(supervisor)["rv"])
+    found = _held(supervisor)
+    await supervisor.stop()
+    assert found["rv"] == store.objects["sa"]["metadata"]["resourceVersion"]
+    assert found["written"] is None  # the intent write's answer went with its submission
+
+
+async def test_an_intent_is_decided_once_the_submission_slot_is_taken() -> None:
+    store = CountingStore()
+    slots = asyncio.Semaphore(1)
+    svc = dataclasses.replace(services(store, FakeEmr(), []), submissions=slots, intent_budget=5.0)
+    supervisor = Supervisor(svc)
+    store.watch(supervisor)
+    await slots.acquire()  # every slot taken: the new run is accepted, then waits for one
+    store.add(created_at("sa", "2025-01-01T00:00:00Z"))
+    await wait_for_phase(store, "sa", {"Pending"})
+    for _ in range(20):  # let the worker come back through the gates and park on the slot
+        await asyncio.sleep(0.01)
+    # The object changes while the run waits (a label, an annotation: a new resourceVersion).
+    store.annotate("sa", "example.com/owner", "team-a")
+    rv = store.objects["sa"]["metadata"]["resourceVersion"]
+    await settle(lambda: _held(supervisor)["rv"] == rv)
+    slots.release()
+    await wait_for_phase(store, "sa", {"Succeeded"})
+    await supervisor.stop()
+    # Decided after the wait, from the annotated object: the intent write is not refused.
+    assert store.conflicts == 0
+    assert store.phases[:2] == ["Pending", "Submitting"]
+
+
+def _held(supervisor: Supervisor) -> dict[str, Any]:
+    workers = [worker for worker, _task in supervisor._workers.values()]
+    if not workers:
+        return {"rv": None, "written": None}
+    worker = workers[0]
+    return {"rv": worker.body["metadata"]["resourceVersion"], "written": worker._written}
