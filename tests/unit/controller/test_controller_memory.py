@@ -3,7 +3,7 @@
 A worker keeps one copy of its object: the watch event of its own write (same resourceVersion)
 does not replace the body it holds, and the intent write's answer is not kept once the submission
 is over. A run waiting for a submission slot holds no decided intent: the intent is decided once
-the slot is taken, from the object as it is then.
+the slot is taken, from the object as it is then. The bodies kept share their short strings.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import json
 from typing import Any
 
 from controller_fakes import FakeEmr, FakeStore, created_at, services, settle, wait_for_phase
 
-from emrops.controller.kube import Conflict
+from emrops.controller.kube import INTERN_MAX, Conflict, trimmed
 from emrops.controller.runner import Supervisor, Worker
 
 
@@ -95,3 +96,26 @@ def _held(supervisor: Supervisor) -> dict[str, Any]:
         return {"rv": None, "written": None}
     worker = workers[0]
     return {"rv": worker.body["metadata"]["resourceVersion"], "written": worker._written}
+
+
+def test_kept_bodies_share_their_short_strings_and_drop_managed_fields() -> None:
+    raw = json.dumps(
+        {
+            "apiVersion": "emrops.io/v1alpha1",
+            "kind": "ServiceAction",
+            "metadata": {"name": "sa", "managedFields": [{"manager": "kubectl"}], "resourceVersion": "7"},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]},
+            "spec": {"description": "x" * (INTERN_MAX + 1)},
+        }
+    )
+    first, second = json.loads(raw), json.loads(raw)
+    assert first["status"]["phase"] is not second["status"]["phase"]  # JSON decoding shares nothing
+    a, b = trimmed(first), trimmed(second)
+    assert a == {**first, "metadata": {"name": "sa", "resourceVersion": "7"}}
+    assert "managedFields" in first["metadata"]  # the original is left alone
+    assert a["status"]["phase"] is b["status"]["phase"]
+    condition_a, condition_b = a["status"]["conditions"][0], b["status"]["conditions"][0]
+    assert next(iter(condition_a)) is next(iter(condition_b))  # the keys too
+    assert condition_a["status"] is condition_b["status"]
+    assert a["spec"]["description"] is not b["spec"]["description"]  # long strings stay apart
+    assert a["status"] is not first["status"]  # a copy: later changes to the event's body stay there
