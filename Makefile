@@ -78,10 +78,16 @@ promtool:
 demo: venv
 	@$(WITH_CONTROL_PLANE) && $(BIN)/emrops demo
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (each with its own control plane), whole files
+# per worker (--dist loadfile: a file's module fixtures, its emulator and operators, start once). It
+# mostly waits on processes, so 2 workers on 2 cores take about 11 min where 1 took 19. TEST_WORKERS=0
+# runs it in one process.
+TEST_WORKERS ?= 2
+
 .PHONY: test
 test: venv lint
 	@$(WITH_CONTROL_PLANE) && hack/promtool.sh >/dev/null && export EMROPS_REQUIRE_CONTROL_PLANE=1 \
-		&& status=0 && $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
+		&& status=0 && $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$status" -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	exit "$$status"
 
