@@ -1,7 +1,8 @@
 """``emrops run`` as a child process against a kubeconfig and an EMR endpoint (the emulator).
 
 ``Operator(workdir, kubeconfig, emr_endpoint, namespaces=..., args=...).start()``; ``kill(sig)``,
-``stop()`` and ``restart()`` keep the same flags, environment and log file. The environment is
+``stop()``, ``terminate(timeout)`` and ``restart()`` keep the same flags, environment and log file.
+This is the one way tests and the bench start ``emrops run``. The environment is
 ``harness.env.child_env()``: the operator never sees the parent's cloud credentials, profiles or
 ``EMROPS_*`` settings; ``credentials`` and ``env`` set what a test or the bench wants on purpose.
 """
@@ -25,28 +26,22 @@ from harness.processes import PYTHON, READY_TIMEOUT, Child, free_port, wait_for
 FAST_POLLS = ("--poll-initial-seconds", "0.2", "--poll-max-seconds", "1")
 
 
-def operator_command(
+def _command(
     emr_endpoint: str,
-    namespaces: Sequence[str] = (),
-    *extra: str,
-    metrics_port: int = 0,
-    health_port: int = 0,
-    polls: Sequence[str] = FAST_POLLS,
+    namespaces: Sequence[str],
+    args: Sequence[str],
+    *,
+    metrics_port: int,
+    health_port: int,
+    polls: Sequence[str],
 ) -> list[str]:
-    """``emrops run`` on ``namespaces`` (none: all) against ``emr_endpoint``, polling by ``polls``.
-
-    Ports 0 (the default) serve no metrics or health endpoint (several operators share a machine).
-    """
+    """``emrops run`` on ``namespaces`` (none: all) against ``emr_endpoint``, polling by ``polls``,
+    then ``args`` (a flag given twice: the later one wins). Port 0 serves no endpoint."""
     command = [PYTHON, "-m", "emrops", "run", "--emr-endpoint", emr_endpoint]
     command += ["--metrics-port", str(metrics_port), "--health-port", str(health_port), *polls]
     for namespace in namespaces:
         command += ["-n", namespace]
-    return [*command, *extra]
-
-
-def operator_env(kubeconfig: str | Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``child_env()`` with ``KUBECONFIG`` and ``extra`` (which wins)."""
-    return child_env({"KUBECONFIG": str(kubeconfig), **(extra or {})})
+    return [*command, *args]
 
 
 class Operator(Child):
@@ -86,16 +81,16 @@ class Operator(Child):
                 **extra,
             }
             policy = ["--tenancy-policy", str(self._open_tenancy_policy(workdir))]
-        command = operator_command(
+        command = _command(
             emr_endpoint,
             namespaces,
-            *policy,
-            *args,
+            [*policy, *args],
             metrics_port=self.metrics_port,
             health_port=self.health_port,
             polls=polls,
         )
-        super().__init__(name, command, operator_env(kubeconfig, extra), workdir / f"operator-{name}.log")
+        env = child_env({"KUBECONFIG": str(kubeconfig), **extra})
+        super().__init__(name, command, env, workdir / f"operator-{name}.log")
 
     @staticmethod
     def _open_tenancy_policy(workdir: Path) -> Path:
@@ -105,9 +100,11 @@ class Operator(Child):
         path.write_text(json.dumps({"operatorIdentity": [grant]}))
         return path
 
-    def start(self) -> Operator:
+    def start(self, *, ready: bool = True) -> Operator:
+        """Start the process; with ``serve``, wait for ``/readyz`` too unless ``ready`` is False
+        (for a test that watches the way up itself)."""
         super().start()
-        if self.health_port:
+        if ready and self.health_port:
             self.wait_ready()
         return self
 

@@ -63,17 +63,6 @@ def tail(path: Path, lines: int = 60) -> str:
         return "(no log)"
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM (a graceful shutdown), then SIGKILL after ``timeout`` seconds."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 class Child:
     """One child process, restartable with the same command, environment and log file."""
 

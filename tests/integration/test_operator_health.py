@@ -7,8 +7,6 @@ Readiness waits for the watch's initial listing; with nothing matching what the 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,18 +17,11 @@ import pytest
 
 from emrops.controlplane import ControlPlane
 from harness.objects import service_action
-from harness.operator import operator_command, operator_env
-from harness.processes import stop_process
+from harness.operator import Operator
 
 pytestmark = pytest.mark.integration
 
 Start = Callable[..., int]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def labelled(name: str, team: str) -> dict[str, Any]:
@@ -43,21 +34,27 @@ def labelled(name: str, team: str) -> dict[str, Any]:
 def start_operator(
     control_plane: ControlPlane, emulator: Any, namespace: str, tmp_path: Path
 ) -> Iterator[Start]:
-    """Start ``emrops run`` on ``namespace`` with a health port; returns the port."""
-    started: list[subprocess.Popen[bytes]] = []
+    """Start ``emrops run`` on ``namespace`` with a health port; returns the port at once, without
+    waiting for ``/readyz`` (the tests watch the way up)."""
+    started: list[Operator] = []
 
     def start(*extra: str) -> int:
-        port = free_port()
-        command = [*operator_command(emulator.url, [namespace], *extra), "--health-port", str(port)]
-        log = (tmp_path / f"operator-{len(started)}.log").open("wb")
-        started.append(
-            subprocess.Popen(command, env=operator_env(control_plane.kubeconfig), stdout=log, stderr=log)
+        op = Operator(
+            tmp_path,
+            control_plane.kubeconfig,
+            emulator.url,
+            name=f"op{len(started)}",
+            namespaces=[namespace],
+            args=extra,
+            serve=True,
         )
-        return port
+        started.append(op)
+        op.start(ready=False)
+        return op.health_port
 
     yield start
-    for process in started:
-        stop_process(process)
+    for op in started:
+        op.stop()
 
 
 def probe(port: int, path: str) -> tuple[int, dict[str, Any]] | None:
@@ -102,3 +99,21 @@ def test_ready_when_nothing_matches_what_it_watches(
     control_plane.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
     port = start_operator("--label-selector", "team=nobody")
     wait_ready(port)
+
+
+def test_the_harness_waits_for_readyz_unless_told_not_to(
+    control_plane: ControlPlane, emulator: Any, namespace: str, tmp_path: Path
+) -> None:
+    """``Operator.start()`` (with ``serve``) returns once ``/readyz`` answers 200;
+    ``start(ready=False)`` returns at once, before the process serves anything: what the fixture
+    above relies on to see the way up."""
+    op = Operator(tmp_path, control_plane.kubeconfig, emulator.url, namespaces=[namespace], serve=True)
+    try:
+        op.start(ready=False)
+        assert probe(op.health_port, "/readyz") is None, "start(ready=False) waited for the process"
+        wait_ready(op.health_port)
+        op.restart()
+        answer = probe(op.health_port, "/readyz")
+        assert answer is not None and answer[0] == 200, answer
+    finally:
+        op.stop()

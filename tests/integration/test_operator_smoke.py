@@ -7,7 +7,6 @@ RunApplicationAction is made, and ``kubectl wait --for=condition=Ready`` returns
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,7 @@ import pytest
 
 from emrops.controlplane import ControlPlane
 from harness.objects import service_action
-from harness.operator import operator_command, operator_env
-from harness.processes import stop_process
+from harness.operator import Operator
 
 pytestmark = pytest.mark.integration
 
@@ -26,18 +24,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def operator(control_plane: ControlPlane, emulator: Any, namespace: str, tmp_path: Path) -> Iterator[Path]:
+def operator(
+    control_plane: ControlPlane, emulator: Any, namespace: str, tmp_path: Path
+) -> Iterator[Operator]:
     """``emrops run`` against the control plane and the emulator, watching ``namespace``."""
-    log = tmp_path / "operator.log"
-    command = operator_command(emulator.url, [namespace], "--log-level", "DEBUG")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=operator_env(control_plane.kubeconfig), stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        yield log
-    finally:
-        stop_process(process)
+    with Operator(
+        tmp_path,
+        control_plane.kubeconfig,
+        emulator.url,
+        namespaces=[namespace],
+        args=["--log-level", "DEBUG"],
+    ) as op:
+        yield op
 
 
 def _apply(cp: ControlPlane, namespace: str, manifest: dict[str, Any]) -> None:
@@ -51,7 +49,7 @@ def _get(cp: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
 
 
 def test_a_service_action_runs_once_and_becomes_ready(
-    control_plane: ControlPlane, emulator: Any, namespace: str, operator: Path
+    control_plane: ControlPlane, emulator: Any, namespace: str, operator: Operator
 ) -> None:
     control_plane.kubectl("apply", "-n", namespace, "-f", str(REPO / "examples" / "credentials-secret.yaml"))
     _apply(
@@ -64,7 +62,7 @@ def test_a_service_action_runs_once_and_becomes_ready(
         check=False,
     )  # fmt: skip
     obj = _get(control_plane, namespace, "restart-datanodes")
-    assert waited.returncode == 0, (waited.stderr, obj.get("status"), operator.read_text()[-4000:])
+    assert waited.returncode == 0, (waited.stderr, obj.get("status"), operator.tail(60))
 
     status = obj["status"]
     assert status["phase"] == "Succeeded"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -33,12 +32,10 @@ from emrops.controlplane import ControlPlane
 from fixtures.controlplane import require_helm
 from fixtures.kubeconfig import write_token_kubeconfig
 from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID, REGION, SECRET_NAME, service_action
-from harness.operator import operator_command, operator_env
-from harness.processes import stop_process
+from harness.operator import Operator
+from harness.processes import STOP_TIMEOUT
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
@@ -411,12 +408,14 @@ class Replica:
     ServiceAccount's token, the chart's leader-election flags, the downward-API variables."""
 
     pod: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    health_port: int = 0
+    operator: Operator
+
+    @property
+    def health_port(self) -> int:
+        return self.operator.health_port
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.operator.log_text()
 
     def readyz(self) -> tuple[int, dict[str, Any]]:
         try:
@@ -429,13 +428,15 @@ class Replica:
 
 
 def _start_replica(
-    install: Install, kubeconfig: Path, emr_endpoint: str, tmp_path: Path, pod: str, *, health_port: int = 0
+    install: Install, kubeconfig: Path, emr_endpoint: str, tmp_path: Path, pod: str, *, serve: bool = False
 ) -> Replica:
+    """Start the replica and return at once: with ``serve`` (health and metrics ports), the tests
+    watch ``/readyz`` on the way up themselves."""
     # The chart's policy, where the kubelet would mount it: the flag names the file in the pod.
     (flag,) = [a for a in install.operator["args"] if a.startswith("--tenancy-policy=")]
     policy = tmp_path / f"{pod}-{Path(flag.split('=', 1)[1]).name}"
     policy.write_text(install.tenancy_policy)
-    extra = [*install.leader_flags, "--health-port", str(health_port), "--tenancy-policy", str(policy)]
+    extra = [*install.leader_flags, "--tenancy-policy", str(policy)]
     assert extra[0] == "--leader-elect=true", install.leader_flags
     # The operator's own identity, as credentials.existingSecret or RRSA would give it.
     env = install.pod_env(pod)
@@ -444,13 +445,17 @@ def _start_replica(
         "ALIBABA_CLOUD_ACCESS_KEY_ID": ACCESS_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
     }
-    command = operator_command(emr_endpoint, install.watched, *extra)
-    log = tmp_path / f"{pod}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=operator_env(kubeconfig, env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO
-        )
-    return Replica(pod, process, log, health_port)
+    operator = Operator(
+        tmp_path,
+        kubeconfig,
+        emr_endpoint,
+        name=pod,
+        namespaces=install.watched,
+        args=extra,
+        env=env,
+        serve=serve,
+    )
+    return Replica(pod, operator.start(ready=False))
 
 
 def _lease(cp: ControlPlane, install: Install) -> dict[str, Any]:
@@ -478,7 +483,7 @@ def operator_as_service_account(
     try:
         yield replica
     finally:
-        stop_process(replica.process)
+        replica.operator.stop()
 
 
 def test_operator_runs_a_service_action_with_only_the_charts_rbac(
@@ -488,7 +493,6 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
     operator_as_service_account: Replica,
 ) -> None:
     replica = operator_as_service_account
-    process, log = replica.process, replica.log
     team = namespaced.watched[0]
     control_plane.kubectl(
         "create", "secret", "generic", SECRET_NAME, "-n", team,
@@ -509,9 +513,9 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
         check=False,
         timeout=180,
     )
-    output = log.read_text(errors="replace")
+    output = replica.output()
     assert waited.returncode == 0, f"{waited.stderr}\noperator log:\n{output[-6000:]}"
-    assert process.poll() is None, f"the operator exited:\n{output[-6000:]}"
+    assert replica.operator.exited() is None, f"the operator exited:\n{output[-6000:]}"
 
     obj = json.loads(
         control_plane.kubectl("get", "svcact", "restart-datanodes", "-n", team, "-o", "json").stdout
@@ -553,7 +557,7 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
             check=False,
             timeout=180,
         )
-        assert waited.returncode == 0, f"{name}: {waited.stderr}\n{log.read_text(errors='replace')[-6000:]}"
+        assert waited.returncode == 0, f"{name}: {waited.stderr}\n{replica.output()[-6000:]}"
     stalled = json.loads(
         control_plane.kubectl(
             "get", "svcact", "not-granted", "-n", namespaced.watched[1], "-o", "json"
@@ -563,7 +567,7 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
     runs = [c for c in emulator.calls() if c["action"] == "RunApplicationAction"]
     assert len(runs) == 2, "the Secret's run and the granted identity's run; nothing for team-b"
 
-    output = log.read_text(errors="replace")
+    output = replica.output()
     # Not one request of the operator was refused.
     assert "forbidden" not in output.lower(), output[-6000:]
     # Events were posted with the chart's rights (kopf and emrops post them explicitly).
@@ -576,12 +580,6 @@ def test_operator_runs_a_service_action_with_only_the_charts_rbac(
             break
         time.sleep(0.5)
     assert [e for e in events if e["involvedObject"].get("name") == "restart-datanodes"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # No ServiceAction reaches these operators: nothing calls EMR (a closed local port).
@@ -617,7 +615,7 @@ def test_two_replicas_elect_one_leader_and_hand_over_with_only_the_charts_rbac(
         return str(_lease(control_plane, install).get("holderIdentity") or "")
 
     def start(pod: str) -> Replica:
-        replica = _start_replica(install, kubeconfig, NO_EMR, tmp_path, pod, health_port=_free_port())
+        replica = _start_replica(install, kubeconfig, NO_EMR, tmp_path, pod, serve=True)
         replicas.append(replica)
         return replica
 
@@ -630,8 +628,8 @@ def test_two_replicas_elect_one_leader_and_hand_over_with_only_the_charts_rbac(
         _wait("the leader to be ready", lambda: first.readyz() == READY_LEADER, 60, first)
         assert holder() == first.pod, "the standby took a held Lease"
 
-        stop_process(first.process)
-        assert first.process.returncode == 0, first.output()[-3000:]
+        rc, _ = first.operator.terminate(STOP_TIMEOUT)
+        assert rc == 0, first.output()[-3000:]
         # Released on the way out (update of its own Lease): the standby need not wait it out.
         assert f"released the lease {install.namespace}/{install.lease}" in first.output()
         assert holder() != first.pod, "the leader exited still holding the Lease"
@@ -642,8 +640,7 @@ def test_two_replicas_elect_one_leader_and_hand_over_with_only_the_charts_rbac(
             assert "forbidden" not in replica.output().lower(), replica.output()[-3000:]
     finally:
         for replica in replicas:  # no graceful stop needed (it takes seconds): the namespace is the test's
-            replica.process.kill()
-            replica.process.wait(timeout=10)
+            replica.operator.kill()
 
 
 def test_helm_test_pod_passes_against_the_operator(
@@ -652,11 +649,9 @@ def test_helm_test_pod_passes_against_the_operator(
     """The `helm test` Pod's check, run here against a real operator with the chart's identity:
     it waits for /readyz (the watch established with only the chart's RBAC), then /healthz."""
     kubeconfig = _write_token_kubeconfig(control_plane, namespaced, tmp_path / "sa.kubeconfig")
-    port = _free_port()
     replica = _start_replica(
-        namespaced, kubeconfig, emulator.url, tmp_path, f"{namespaced.lease}-t", health_port=port
+        namespaced, kubeconfig, emulator.url, tmp_path, f"{namespaced.lease}-t", serve=True
     )
-    process, log = replica.process, replica.log
     try:
         docs = documents(helm.template(namespace=namespaced.namespace))
         (pod,) = [d for d in hooks_of(docs) if d["kind"] == "Pod"]
@@ -664,13 +659,17 @@ def test_helm_test_pod_passes_against_the_operator(
         env = {e["name"]: e["value"] for e in check["env"]}
         # What Kubernetes gives the Pod for the test Service (created before it): its address.
         service_host = env["TEST_SERVICE"].upper().replace("-", "_") + "_SERVICE_HOST"
-        env |= {service_host: "127.0.0.1", "TEST_PORT": str(port), "TEST_TIMEOUT_SECONDS": "60"}
+        env |= {
+            service_host: "127.0.0.1",
+            "TEST_PORT": str(replica.health_port),
+            "TEST_TIMEOUT_SECONDS": "60",
+        }
         result = subprocess.run(
             [sys.executable, *check["command"][1:]],
             env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
-        output = log.read_text(errors="replace")
+        output = replica.output()
         assert result.returncode == 0, f"{result.stdout}{result.stderr}\noperator log:\n{output[-4000:]}"
         assert "/readyz: 200" in result.stdout and "/healthz: 200" in result.stdout
     finally:
-        stop_process(process)
+        replica.operator.stop()
