@@ -11,14 +11,13 @@ create concurrency). Its wall time is the floor ``bench/run.py`` divides the bur
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.env import child_env
-from harness.kube import AsyncKube
+from harness.kube import AsyncKube, each_concurrently
 from harness.processes import PYTHON, READY_TIMEOUT, REPO, Child, wait_for
 
 #: Status bodies in the order emrops writes them, about the size of emrops' (three conditions).
@@ -54,23 +53,18 @@ async def apiserver_write_floor(
 ) -> dict[str, Any]:
     """Create every manifest and write its status ``writes`` times; how long it all took."""
     await kube.ensure_namespace(namespace)
-    pending: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
-    for manifest in manifests:
-        pending.put_nowait(manifest)
 
-    async def chain() -> None:
-        while not pending.empty():
-            manifest = pending.get_nowait()
-            name = manifest["metadata"]["name"]
-            created = await kube.create(namespace, manifest)
-            version = created["metadata"]["resourceVersion"]
-            for step in range(writes):
-                patch = {"metadata": {"resourceVersion": version}, "status": _status(step)}
-                written = await kube.patch_status(namespace, name, patch)
-                version = written["metadata"]["resourceVersion"]
+    async def chain(manifest: Mapping[str, Any]) -> None:
+        name = manifest["metadata"]["name"]
+        created = await kube.create(namespace, manifest)
+        version = created["metadata"]["resourceVersion"]
+        for step in range(writes):
+            patch = {"metadata": {"resourceVersion": version}, "status": _status(step)}
+            written = await kube.patch_status(namespace, name, patch)
+            version = written["metadata"]["resourceVersion"]
 
     began = time.monotonic()
-    await asyncio.gather(*(chain() for _ in range(concurrency)))
+    await each_concurrently(manifests, chain, concurrency=concurrency)
     seconds = time.monotonic() - began
     await kube.delete_all(namespace)
     return {

@@ -16,9 +16,9 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import kopf
@@ -28,6 +28,7 @@ from harness.processes import wait_for
 from harness.status import ACKNOWLEDGED_AT, TERMINAL_PHASES, phase, summaries
 
 Objects = dict[str, dict[str, Any]]
+T = TypeVar("T")
 
 
 class Kube:
@@ -307,18 +308,29 @@ class AsyncKube:
     ) -> dict[str, float]:
         """Create objects concurrently; return each name's monotonic time just before its create call."""
         started: dict[str, float] = {}
-        queue: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
-        for manifest in manifests:
-            queue.put_nowait(manifest)
 
-        async def worker() -> None:
-            while not queue.empty():
-                manifest = queue.get_nowait()
-                started[manifest["metadata"]["name"]] = time.monotonic()
-                await self.create(namespace, manifest)
+        async def create(manifest: Mapping[str, Any]) -> None:
+            started[manifest["metadata"]["name"]] = time.monotonic()
+            await self.create(namespace, manifest)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await each_concurrently(manifests, create, concurrency=concurrency)
         return started
+
+
+async def each_concurrently(
+    items: Iterable[T], work: Callable[[T], Awaitable[None]], *, concurrency: int
+) -> None:
+    """``work`` on every item, ``concurrency`` at a time: each of as many workers takes the next
+    item as soon as its last one is done (a slow item holds up no other), in the items' order."""
+    queue: asyncio.Queue[T] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while not queue.empty():
+            await work(queue.get_nowait())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
 def client_from_kubeconfig(path: str, *, max_connections: int = 64) -> httpx.AsyncClient:
