@@ -18,7 +18,9 @@ for it yet, every submission slot taken), the worker writes its acceptance (``ma
 first, so no object waits without a status.
 
 A worker loops: read the status, ask the state machine (``machine.decide``), perform the decision
-(a conditional status write, an EMR call, a wait), repeat, and exit once nothing is left to do.
+(a conditional status write, an EMR call, a wait), repeat, and exit once nothing is left to do. A
+step only notes the wait it decided on; the loop sleeps it once the step's frames are gone, so a
+run waiting for its next poll holds its worker and one body, not the decisions of its last step.
 Three rules keep every run's RunApplicationAction to one call, whatever the interleaving:
 
 1. Every status write goes through ``kube.write_status`` conditioned on the resourceVersion of
@@ -261,7 +263,11 @@ class Worker:
         #: Between the intent write and the recording of RunApplicationAction's answer.
         self.in_flight = False
         self.wakeable = False
-        self._wake = asyncio.Event()
+        #: Resolved to cut a sleep short; exists only while the worker sleeps (an ``asyncio.Event``
+        #: per worker costs a deque of about 600 bytes, thousands of times over).
+        self._waiter: asyncio.Future[None] | None = None
+        #: The wait the last step decided on (seconds, wakeable), slept by ``run`` itself.
+        self._pause: tuple[float, bool] | None = None
         #: Loop time of the last consistent check of a queue the book says we wait in.
         self._queue_checked = float("-inf")
         #: Loop time we last had proof the object exists (a watch event, a write, a read).
@@ -290,11 +296,15 @@ class Worker:
             if spec_changed:
                 # spec.suspend set false (the only spec change there is): act on the approval at
                 # once, even out of a Retry wait (a wake-up only makes the worker look again).
-                self._wake.set()
+                self._cut_short()
 
     def wake(self) -> None:
         if self.wakeable:
-            self._wake.set()
+            self._cut_short()
+
+    def _cut_short(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     @property
     def ref(self) -> str:
@@ -306,6 +316,8 @@ class Worker:
         failures = 0
         try:
             while not self.draining.is_set():
+                self._pause = None
+                failed = False
                 try:
                     if await self._step():
                         return
@@ -316,7 +328,13 @@ class Worker:
                     failures += 1
                     delay = min(60.0, 2.0**failures)
                     logger.exception("%s: unexpected error; trying again in %.0fs", self.ref, delay)
-                    await self._sleep(delay, wakeable=False)
+                    self._pause, failed = (delay, False), True
+                # The wait is slept here, outside the step: the step's frames (the body it decided
+                # from, its decisions and their rendered statuses: about 10 KB of pydantic models
+                # and dicts per run, measured) are gone while thousands of runs wait for a poll.
+                if self._pause is not None and not self.draining.is_set():
+                    await self._sleep(*self._pause)
+                if failed:
                     await self._refresh()
         except Gone:
             logger.info("%s: the object is gone; its worker stops", self.ref)
@@ -378,7 +396,7 @@ class Worker:
                 return await self._apply(decision, basis)
             case machine.Wait():
                 if await self._apply(decision, basis):
-                    await self._after(decision)
+                    self._after(decision)
                 return False
         logger.debug("%s: %s", self.ref, decision)
         return False
@@ -418,7 +436,7 @@ class Worker:
             return False
         why = "the answer to the intent write was lost; RunApplicationAction was not called"
         blocked = machine.Blocked(st.run or 1, st.attempts or 1, why=why, intent_id=intent_id or "")
-        await self._record_and_wait(blocked)
+        await self._record_and_pause(blocked)
         return True
 
     async def _through_gates(self, basis: Body) -> tuple[Body, machine.Decision]:
@@ -468,24 +486,26 @@ class Worker:
         bucket = self.services.limiter.bucket(creds.limiter_key)
         return bucket is None or bucket.tokens() >= 1.0
 
-    async def _after(self, decision: machine.Wait) -> None:
+    def _after(self, decision: machine.Wait) -> None:
+        """Note the wait ``decision`` asks for; ``run`` sleeps it once the step is over."""
         if decision.poll_interval is not None:
             self.poll_interval = decision.poll_interval
         phase = RunStatus.from_dict(self.body.get("status")).phase
         wakeable = not isinstance(decision, machine.Retry) and phase in _WAKEABLE
-        await self._sleep(decision.after, wakeable=wakeable)
+        self._pause = (decision.after, wakeable)
 
-    async def _sleep(self, seconds: float, *, wakeable: bool) -> None:
+    async def _sleep(self, seconds: float, wakeable: bool) -> None:
         if seconds <= 0:
             return
-        self._wake.clear()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, waiter)
         self.wakeable = wakeable
         try:
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
+            await waiter
         finally:
+            timer.cancel()
+            self._waiter = None
             self.wakeable = False
 
     async def _refresh(self) -> None:
@@ -584,10 +604,10 @@ class Worker:
                 except Exception:
                     logger.debug("%s: re-read failed too", self.ref, exc_info=True)
 
-    async def _record_and_wait(self, observation: machine.Observation) -> None:
+    async def _record_and_pause(self, observation: machine.Observation) -> None:
         decision = await self._record(observation)
         if isinstance(decision, machine.Wait):
-            await self._after(decision)
+            self._after(decision)
 
     # --- gates ----------------------------------------------------------------------------
 
@@ -693,7 +713,7 @@ class Worker:
         finally:
             self._release_slot()
         if isinstance(after, machine.Wait) and not self.draining.is_set():
-            await self._after(after)
+            self._after(after)
 
     async def _submit_now(
         self, decision: machine.Submit, basis: Body, run: int, attempt: int, intent_id: str
@@ -766,7 +786,7 @@ class Worker:
             error = machine.CallError(
                 Classification.TERMINAL, Reason.CREDENTIALS_MISSING, str(exc), Reason.CREDENTIALS_MISSING
             )
-            await self._record_and_wait(machine.PollFailed(error))
+            await self._record_and_pause(machine.PollFailed(error))
             return
         status = RunStatus.from_dict(self.body.get("status"))
         spec = ServiceActionSpec.from_body(self.body)
@@ -796,7 +816,7 @@ class Worker:
             in_progress = view.state is OperationState.IN_PROGRESS
             progress = await self._progress(spec) if in_progress and not following else None
             observation = machine.Polled(view, progress, sent_at=sent_at)
-        await self._record_and_wait(observation)
+        await self._record_and_pause(observation)
 
     async def _progress(self, spec: ServiceActionSpec) -> ProgressStatus | None:
         """Best effort: one ListComponentInstances listing of the targets; None when unavailable."""
@@ -828,11 +848,11 @@ class Worker:
             spec = ServiceActionSpec.from_body(self.body)
             creds = await self._credentials()
         except pydantic.ValidationError as exc:
-            await self._record_and_wait(machine.Planned(run, PlanStatus(run=run, error=_first_error(exc))))
+            await self._record_and_pause(machine.Planned(run, PlanStatus(run=run, error=_first_error(exc))))
             return
         except (SecretUnreadable, CredentialsError) as exc:
             self.creds = None
-            await self._record_and_wait(machine.Planned(run, PlanStatus(run=run, error=str(exc))))
+            await self._record_and_pause(machine.Planned(run, PlanStatus(run=run, error=str(exc))))
             return
         request = _instances_request(spec)
         nodes_request = ListNodesRequest(
@@ -862,7 +882,7 @@ class Worker:
             plan = PlanStatus(run=run, resolved_at=format_time(now), error=f"{error.code}: {error.message}")
         else:
             plan = build_plan(spec, listed, states, run=run, now=now)
-        await self._record_and_wait(machine.Planned(run, plan))
+        await self._record_and_pause(machine.Planned(run, plan))
 
 
 def _instances_request(spec: ServiceActionSpec) -> ListComponentInstancesRequest:
@@ -877,6 +897,11 @@ def _instances_request(spec: ServiceActionSpec) -> ListComponentInstancesRequest
         component_names=components if components and all(t.component for t in targets) else None,
         max_results=100,
     )
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _from_ms(value: int | None) -> datetime | None:
