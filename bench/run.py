@@ -807,8 +807,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--give-up",
         type=float,
-        default=300.0,
-        help="seconds a phase may wait for all objects before it records the miss and moves on (300)",
+        default=600.0,
+        help="seconds a phase may wait for all objects before it records the miss and moves on (600)",
     )
     parser.add_argument("--operator-arg", action="append", default=[], help="extra `emrops run` argument")
     args = parser.parse_args(argv)

@@ -31,6 +31,7 @@ from typing import Any
 from emrops.api.reasons import Reason
 from emrops.controller import machine
 from emrops.controller.apiserver import MERGE_PATCH, ApiClient, ApiError
+from emrops.controller.tasks import spawn
 
 logger = logging.getLogger("emrops.events")
 
@@ -108,7 +109,7 @@ class EventRecorder:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="emrops events")
+        self._task = spawn(self._run(), name="emrops events")
 
     def emit(self, body: Body, event: machine.Event) -> None:
         """Queue ``event`` about ``body``; never blocks, never raises for a full queue."""

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from emrops.controller import ttl
+from emrops.controller.tasks import spawn
 
 logger = logging.getLogger("emrops.controller")
 
@@ -59,14 +60,14 @@ class Reaper:
         due = None if event_type == "DELETED" else ttl.expires_at(body)
         if due is None:
             return
-        task = asyncio.create_task(
+        task = spawn(
             self._expire(
                 str(meta.get("namespace")), str(meta.get("name")), uid, str(meta.get("resourceVersion")), due
             ),
             name=f"emrops ttl {meta.get('namespace')}/{meta.get('name')}",
+            done=lambda done: self._done(uid, done),
         )
         self._timers[uid] = task
-        task.add_done_callback(lambda done: self._done(uid, done))
 
     def _done(self, uid: str, task: asyncio.Task[None]) -> None:
         if self._timers.get(uid) is task:

@@ -69,6 +69,7 @@ from emrops.controller.metrics import Metrics
 from emrops.controller.plan import build_plan
 from emrops.controller.progress import InstanceState, ProgressTracker, trackable
 from emrops.controller.ratelimit import RateLimiter
+from emrops.controller.tasks import spawn
 from emrops.emr.credentials import CredentialsProvider
 from emrops.emr.errors import CredentialsError, EmrError
 from emrops.emr.models import (
@@ -996,7 +997,7 @@ class Supervisor:
         self._seen.add(uid)
         self._last_new = asyncio.get_running_loop().time()
         if self._settler is None:
-            self._settler = asyncio.create_task(self._settle(), name="emrops settle")
+            self._settler = spawn(self._settle(), name="emrops settle")
 
     async def _settle(self) -> None:
         loop = asyncio.get_running_loop()
@@ -1037,9 +1038,10 @@ class Supervisor:
 
     def _start(self, uid: str, body: Body) -> None:
         worker = Worker(self.services, body, self.settled, self.draining)
-        task = asyncio.create_task(worker.run(), name=f"emrops worker {_ref(body)}")
+        task = spawn(
+            worker.run(), name=f"emrops worker {_ref(body)}", done=lambda t: self._done(uid, worker, t)
+        )
         self._workers[uid] = (worker, task)
-        task.add_done_callback(lambda t: self._done(uid, worker, t))
 
     def _done(self, uid: str, worker: Worker, task: asyncio.Task[None]) -> None:
         current = self._workers.get(uid)

@@ -32,6 +32,7 @@ from emrops.controller.cron import Cron, CronError
 from emrops.controller.kube import Gone, status_patch
 from emrops.controller.machine import Event
 from emrops.controller.schedule_policy import Child, Plan, decide, run_body
+from emrops.controller.tasks import spawn
 
 logger = logging.getLogger("emrops.controller")
 
@@ -95,11 +96,12 @@ class Schedules:
             return
         wake = asyncio.Event()
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        task = asyncio.create_task(
-            self._loop(namespace, name, uid, wake), name=f"emrops schedule {namespace}/{name}"
+        task = spawn(
+            self._loop(namespace, name, uid, wake),
+            name=f"emrops schedule {namespace}/{name}",
+            done=lambda done: self._done(uid, done),
         )
         self._tasks[uid] = (wake, task)
-        task.add_done_callback(lambda done: self._done(uid, done))
 
     def observe_run(self, body: Mapping[str, Any]) -> None:
         for uid in owner_uids(body):
