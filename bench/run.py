@@ -365,6 +365,8 @@ class Bench:
             "operator_active": active,
             "operator_idle": idle,
             "objects_watched": len(await self.kube.list()),
+            # The operator's own counters after the burst (emrops_events_total: posted, dropped...).
+            "operator_metrics": self.metrics_excerpt(),
         }
 
     async def events_per_object(self, namespace: str, names: list[str]) -> dict[str, Any]:
