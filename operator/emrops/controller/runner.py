@@ -304,8 +304,8 @@ class Worker:
             self._cut_short()
 
     def _cut_short(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._waiter is not None:
+            _resolve(self._waiter)
 
     @property
     def ref(self) -> str:
