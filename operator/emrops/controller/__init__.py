@@ -9,7 +9,7 @@ docs/design.md describes how these fit together; in short:
 - ``runner``: one worker per active ServiceAction; turns the machine's decisions into status
   writes (``kube.write_status``, the one status writer), EMR calls (``emrops.emr``) and Events.
 - ``kube``, ``apiserver``, ``events``: reads of ServiceActions and Secrets and that status writer,
-  the httpx client to the apiserver beneath them, and Events posted as client-go does.
+  the aiohttp client to the apiserver beneath them, and Events posted as client-go does.
 - ``credentials``, ``tenancy``, ``tenancy_file``: which credentials a worker signs with, and which
   namespaces may act on which clusters with them.
 - ``app``: the runtime the handlers share (clients, limiter, metrics, supervisor); no kopf.

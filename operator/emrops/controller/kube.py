@@ -1,4 +1,4 @@
-"""Reads and the one status writer, over ``controller.apiserver`` (httpx, kopf's credentials).
+"""Reads and the one status writer, over ``controller.apiserver`` (aiohttp, kopf's credentials).
 
 Every status write is a JSON merge patch to the ``/status`` subresource carrying the
 ``metadata.resourceVersion`` the decision was made from: the apiserver applies it only if the

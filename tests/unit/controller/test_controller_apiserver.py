@@ -171,3 +171,31 @@ async def test_a_request_searches_for_no_module() -> None:
         finally:
             await api.aclose()
     assert asked == []
+
+
+async def test_no_answer_is_an_error_of_status_0_that_names_the_request_never_the_token() -> None:
+    async def answer(seen: Seen) -> tuple[int, object]:
+        await asyncio.sleep(1)
+        return 200, {}
+
+    async with loopback(answer) as server:
+        api = ApiClient(lambda: server.info("s3cr3t-token"))
+        try:
+            with pytest.raises(ApiError) as late:
+                await api.request("GET", "/slow", request_timeout=0.2)
+        finally:
+            await api.aclose()
+        url = server.url
+    assert late.value.status == 0
+    assert "GET /slow" in str(late.value) and "Timeout" in str(late.value)
+    refused = ApiClient(lambda: kopf.ConnectionInfo(server=url, token="s3cr3t-token"))
+    try:
+        with pytest.raises(ApiError) as down:
+            await refused.request("GET", "/gone")  # the server has stopped: connection refused
+    finally:
+        await refused.aclose()
+    assert down.value.status == 0
+    assert "GET /gone" in str(down.value)
+    assert "s3cr3t-token" not in str(late.value) + str(down.value)
+    with pytest.raises(ApiError, match="closed"):
+        await refused.request("GET", "/after-close")

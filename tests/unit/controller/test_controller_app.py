@@ -67,7 +67,7 @@ async def test_close_closes_every_client_once(recorded: list[EmrClient]) -> None
     await runtime.close()
     await runtime.close()  # kopf may call cleanup after a failed start too; a second close is a no-op
     assert recorded[0]._http.is_closed
-    assert runtime.api._client.is_closed
+    assert runtime.api.closed
 
 
 @pytest.mark.parametrize("call_timeout", [0.5, 30.0, 300.0])
