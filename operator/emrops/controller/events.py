@@ -1,10 +1,17 @@
 """Kubernetes Events, posted the way client-go's event recorder does it.
 
-- **Never blocking, bounded**: ``emit`` puts the Event on a queue of at most ``MAX_QUEUED``
-  (client-go's 1,000) and returns; one task posts them in order. When the queue is full the Event
-  is dropped and counted, so a burst of thousands of runs cannot build an unbounded backlog of
-  Events (kopf's poster keeps a worker per object over an unbounded queue, and its aiohttp pool
-  opened a connection for each: 2,000 Events over 500 objects held 501 connections).
+- **Never blocking, bounded**: ``emit`` queues the Event, at most ``MAX_QUEUED`` (client-go's
+  1,000) in all, and returns. When that many wait the Event is dropped and counted, so a burst of
+  thousands of runs cannot build an unbounded backlog of Events (kopf's poster keeps a worker per
+  object over an unbounded queue, and its aiohttp pool opened a connection for each: 2,000 Events
+  over 500 objects held 501 connections).
+- **A few posters, each object's Events in order**: ``POSTERS`` tasks post, each from its own
+  queue; an object's Events always go to the same one, so they are posted in the order they
+  happened and one object's aggregation is never raced. One poster (one request at a time) kept
+  up with about 32 Events a second: a burst of 1,000 runs emits about 3,000 in under a minute,
+  and a third of them were dropped (``emrops_events_total{outcome="dropped"}``, measured).
+- **Stamped when they happen**: ``firstTimestamp``/``lastTimestamp`` are the moment of ``emit``,
+  not of the post, which may come seconds later in a burst.
 - **Aggregated**: a repeat of the same type, reason and message on the same object updates the
   Event already posted (``count`` + 1, ``lastTimestamp``) instead of creating another, as
   client-go's ``EventCorrelator`` does. The cache of posted Events is an LRU of ``CACHE_SIZE``.
@@ -23,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -36,6 +44,7 @@ from emrops.controller.tasks import spawn
 logger = logging.getLogger("emrops.events")
 
 MAX_QUEUED = 1000
+POSTERS = 4
 CACHE_SIZE = 4096
 BURST = 25
 REFILL_SECONDS = 300.0
@@ -102,14 +111,21 @@ class EventRecorder:
         self._outcome = outcome
         self._clock = clock
         self._now = now
-        self._queue: asyncio.Queue[tuple[dict[str, Any], machine.Event]] = asyncio.Queue(MAX_QUEUED)
+        #: One queue per poster: (involvedObject, the Event, when it happened).
+        self._queues: list[asyncio.Queue[tuple[dict[str, Any], machine.Event, str]]] = [
+            asyncio.Queue() for _ in range(POSTERS)
+        ]
+        #: Events queued in all, the bound of ``MAX_QUEUED``.
+        self._queued = 0
         #: (uid, type, reason, message) -> (namespace, Event name, count), least recent first.
         self._posted: OrderedDict[tuple[str, str, str, str], tuple[str, str, int]] = OrderedDict()
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = spawn(self._run(), name="emrops events")
+        self._tasks = [
+            spawn(self._run(queue), name=f"emrops events {i}") for i, queue in enumerate(self._queues)
+        ]
 
     def emit(self, body: Body, event: machine.Event) -> None:
         """Queue ``event`` about ``body``; never blocks, never raises for a full queue."""
@@ -117,24 +133,27 @@ class EventRecorder:
             self._outcome("quiet")
             return
         involved = involved_object(body)
-        try:
-            self._queue.put_nowait((involved, event))
-        except asyncio.QueueFull:
+        if self._queued >= MAX_QUEUED:
             self._outcome("dropped")
             logger.debug("event queue full; dropped %s on %s", event.reason, involved["name"])
+            return
+        self._queued += 1
+        poster = zlib.crc32(str(involved["uid"]).encode()) % len(self._queues)
+        self._queues[poster].put_nowait((involved, event, _timestamp(self._now())))
 
-    async def _run(self) -> None:
+    async def _run(self, queue: asyncio.Queue[tuple[dict[str, Any], machine.Event, str]]) -> None:
         while True:
-            involved, event = await self._queue.get()
+            involved, event, at = await queue.get()
             try:
-                await self.post(involved, event)
+                await self.post(involved, event, at=at)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # an Event is never worth stopping the poster for
                 self._outcome("failed")
                 logger.warning("could not post the %s event: %s", event.reason, exc)
             finally:
-                self._queue.task_done()
+                self._queued -= 1
+                queue.task_done()
 
     def _allowed(self, uid: str) -> bool:
         now = self._clock()
@@ -144,8 +163,9 @@ class EventRecorder:
             self._buckets.popitem(last=False)
         return bucket.take(now)
 
-    async def post(self, involved: Mapping[str, Any], event: machine.Event) -> None:
-        """Post one Event about ``involved`` (``involved_object``) now: aggregate it, or create it."""
+    async def post(self, involved: Mapping[str, Any], event: machine.Event, *, at: str | None = None) -> None:
+        """Post one Event about ``involved`` (``involved_object``) that happened ``at`` (now by
+        default): aggregate it, or create it."""
         uid = str(involved.get("uid") or "")
         namespace = str(involved.get("namespace") or "default")
         message = event.message[:MAX_MESSAGE]
@@ -153,7 +173,7 @@ class EventRecorder:
             self._outcome("rate_limited")
             return
         key = (uid, event.type, event.reason, message)
-        now = _timestamp(self._now())
+        now = at or _timestamp(self._now())
         found = self._posted.pop(key, None)
         if found is not None:
             ns, name, count = found
@@ -196,11 +216,13 @@ class EventRecorder:
 
     async def aclose(self) -> None:
         """Post what is queued (for at most ``DRAIN_SECONDS``), then stop."""
-        if self._task is None:
+        if not self._tasks:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_SECONDS):
-                await self._queue.join()
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
+                for queue in self._queues:
+                    await queue.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 from loopback_apiserver import Seen, loopback, settle, status_error
@@ -129,3 +131,51 @@ async def test_a_full_queue_drops_instead_of_growing() -> None:
             await api.aclose()
     assert outcomes == ["dropped"] * 5
     assert server.seen == []
+
+
+async def test_several_objects_events_are_posted_at_once() -> None:
+    """One request at a time kept up with about 32 Events a second: a burst dropped a third."""
+    release = asyncio.Event()
+
+    async def answer(seen: Seen) -> tuple[int, object]:
+        await release.wait()
+        return 201, {"metadata": {"name": f"{seen.body['involvedObject']['name']}.1"}}
+
+    async with loopback(answer) as server:
+        api = ApiClient(server.info)
+        recorder = EventRecorder(api)
+        recorder.start()
+        try:
+            for i in range(40):
+                body = {**BODY, "metadata": {"name": f"sa-{i}", "namespace": "ns", "uid": f"u-{i}"}}
+                recorder.emit(body, Event("Succeeded", "done"))
+            await settle()
+            assert server.in_flight == events.POSTERS
+            release.set()
+            await recorder.aclose()
+        finally:
+            await api.aclose()
+    assert len(server.seen) == 40
+
+
+async def test_an_objects_events_keep_their_order_and_the_moment_they_happened() -> None:
+    clock = [datetime(2026, 12, 3, 10, 0, 0, tzinfo=UTC)]
+    async with apiserver() as server:
+        api = ApiClient(server.info)
+        recorder = EventRecorder(api, now=lambda: clock[0])
+        try:
+            reasons = ["Pending", "Submitted", "Retrying", "Succeeded"]
+            for i, reason in enumerate(reasons):
+                clock[0] = clock[0].replace(second=i)
+                recorder.emit(BODY, Event(reason, "m"))
+                other = {**BODY, "metadata": {"name": f"other-{i}", "namespace": "ns", "uid": f"o-{i}"}}
+                recorder.emit(other, Event("Pending", "m"))
+            clock[0] = clock[0].replace(minute=5)  # posted minutes later (a burst's backlog)
+            recorder.start()
+            await recorder.aclose()
+        finally:
+            await api.aclose()
+    mine = [s.body for s in server.seen if s.body["involvedObject"]["uid"] == "u-1"]
+    assert [b["reason"] for b in mine] == reasons
+    assert [b["firstTimestamp"] for b in mine] == [f"2026-12-03T10:00:0{i}Z" for i in range(4)]
+    assert all(b["lastTimestamp"] == b["firstTimestamp"] for b in mine)
