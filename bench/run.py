@@ -492,7 +492,11 @@ class Bench:
             targets = workload.targets(self.n_burst, self.burst_clusters, prefix=prefix)
             self.log(f"floors: {len(targets)} creates + {writes} status writes each, bare client")
             out[key] = await apiserver_write_floor(
-                self.kube, f"bench-{prefix}", [workload.manifest(t) for t in targets], writes=writes
+                self.kube,
+                self.cp.kubeconfig,
+                f"bench-{prefix}",
+                [workload.manifest(t) for t in targets],
+                writes=writes,
             )
         return out
 

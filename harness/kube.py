@@ -335,6 +335,18 @@ async def each_concurrently(
 
 def client_from_kubeconfig(path: str, *, max_connections: int = 64) -> httpx.AsyncClient:
     """An httpx client authenticated by ``path`` (a kubeconfig), through kopf's kubeconfig login."""
+    info = login_from_kubeconfig(path)
+    return httpx.AsyncClient(
+        base_url=info.server,
+        verify=info.as_ssl_context(),
+        headers=info.as_http_headers(),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        timeout=httpx.Timeout(60, connect=10),
+    )
+
+
+def login_from_kubeconfig(path: str) -> kopf.ConnectionInfo:
+    """kopf's kubeconfig login for ``path`` (``KUBECONFIG`` is set only while it reads)."""
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = path
     try:
@@ -345,10 +357,4 @@ def client_from_kubeconfig(path: str, *, max_connections: int = 64) -> httpx.Asy
         else:
             os.environ["KUBECONFIG"] = previous
     assert info is not None, f"no credentials in {path}"
-    return httpx.AsyncClient(
-        base_url=info.server,
-        verify=info.as_ssl_context(),
-        headers=info.as_http_headers(),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        timeout=httpx.Timeout(60, connect=10),
-    )
+    return info
