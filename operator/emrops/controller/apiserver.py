@@ -176,10 +176,11 @@ class ApiClient:
         headers = dict(self._info.as_http_headers())
         if content is not None:
             headers["Content-Type"] = content_type
+        # Always a ClientTimeout: aiohttp reads ``timeout=None`` as "no timeout at all".
         timeout = (
-            aiohttp.ClientTimeout(total=request_timeout, sock_connect=self._timeout.sock_connect)
-            if request_timeout is not None
-            else None
+            self._timeout
+            if request_timeout is None
+            else aiohttp.ClientTimeout(total=request_timeout, sock_connect=self._timeout.sock_connect)
         )
         try:
             async with self._transport().request(

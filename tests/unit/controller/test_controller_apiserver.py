@@ -199,3 +199,18 @@ async def test_no_answer_is_an_error_of_status_0_that_names_the_request_never_th
     assert "s3cr3t-token" not in str(late.value) + str(down.value)
     with pytest.raises(ApiError, match="closed"):
         await refused.request("GET", "/after-close")
+
+
+async def test_a_request_without_a_timeout_of_its_own_has_the_clients() -> None:
+    async def answer(seen: Seen) -> tuple[int, object]:
+        await asyncio.sleep(1)
+        return 200, {}
+
+    async with loopback(answer) as server:
+        api = ApiClient(server.info, timeout=0.2)
+        try:
+            with pytest.raises(ApiError) as late:
+                await asyncio.wait_for(api.request("GET", "/slow"), 0.8)  # TimeoutError here: no timeout
+        finally:
+            await api.aclose()
+    assert late.value.status == 0
