@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
@@ -109,6 +110,8 @@ class ApiClient:
         self._max = max_connections + priority_connections
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout))
         self._info = login()
+        #: Built now, as httpx did: a bad CA or client certificate fails here, not at every request.
+        self._ssl = self._info.as_ssl_context()
         #: Made at the first request: an aiohttp session belongs to the event loop it is made in.
         self._session: aiohttp.ClientSession | None = None
         self._retired: list[aiohttp.ClientSession] = []
@@ -122,7 +125,7 @@ class ApiClient:
         if self._session is None:
             info = self._info
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max, ssl=info.as_ssl_context()),
+                connector=aiohttp.TCPConnector(limit=self._max, ssl=self._ssl),
                 headers={"User-Agent": f"emrops/{__version__}", "Accept": JSON},
                 timeout=self._timeout,
                 trust_env=info.trust_env,
@@ -157,9 +160,12 @@ class ApiClient:
                 self._relogin()
                 sent = await self._send(method, path, params, content, content_type, request_timeout)
         status, raw, reason = sent
-        if status >= 400:
+        if not 200 <= status < 300:  # a redirect too: it is not followed (httpx did not either)
             raise ApiError(status, _message(raw, reason, status))
-        answer: dict[str, Any] = json.loads(raw) if raw else {}
+        try:
+            answer: dict[str, Any] = json.loads(raw) if raw else {}
+        except ValueError:  # a proxy's HTML page, say: still an answer that is not the apiserver's
+            raise ApiError(status, f"{method} {path}: the answer is not JSON") from None
         return answer
 
     async def _send(
@@ -191,19 +197,25 @@ class ApiClient:
                 headers=headers,
                 proxy=self._info.proxy_url,
                 timeout=timeout,
+                allow_redirects=False,
             ) as response:
                 return response.status, await response.read(), response.reason or ""
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # aiohttp's texts name the host at most; the headers (the token) never appear.
-            text = str(exc) or "no answer in time"
-            raise ApiError(0, f"{method} {path}: {type(exc).__name__}: {text}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            # aiohttp's texts name a URL at most (never the headers, so never the token), but a
+            # proxy's URL may carry a password: any userinfo is cut out. OSError and ValueError:
+            # what aiohttp raises unwrapped (a header it refuses, a .netrc with trust_env).
+            text = _USERINFO.sub("//", str(exc)) or "no answer in time"
+            failure = ApiError(0, f"{method} {path}: {type(exc).__name__}: {text}")
+        raise failure  # outside the except: no __context__ (its request_info holds the headers)
 
     def _relogin(self) -> None:
         info = self._login()
-        if _tls_of(info) != _tls_of(self._info) and self._session is not None:
-            # A new server, CA or client certificate: requests in flight finish on the old session.
-            self._retired.append(self._session)
-            self._session = None
+        if _tls_of(info) != _tls_of(self._info):
+            self._ssl = info.as_ssl_context()  # raises before anything is swapped
+            if self._session is not None:
+                # A new server, CA or client certificate: requests in flight finish on the old session.
+                self._retired.append(self._session)
+                self._session = None
         self._info = info
 
     async def aclose(self) -> None:
@@ -213,6 +225,10 @@ class ApiClient:
         self._session = None
         for session in sessions:
             await session.close()
+
+
+#: "scheme://user:password@" in a URL quoted by an exception's text.
+_USERINFO = re.compile(r"//[^/@\s'\"]*@")
 
 
 def _message(raw: bytes, reason: str, status: int) -> str:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.abc
+import ssl
 import sys
+from collections.abc import AsyncIterator
 
 import kopf
 import pytest
@@ -214,3 +217,87 @@ async def test_a_request_without_a_timeout_of_its_own_has_the_clients() -> None:
         finally:
             await api.aclose()
     assert late.value.status == 0
+
+
+@contextlib.asynccontextmanager
+async def raw_server(reply: bytes) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 that answers any request with ``reply`` as is; yields its URL."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(reply)
+            await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def answered(reply: bytes, *, token: str = "t", method: str = "GET") -> ApiError:  # noqa: S107
+    """The ApiError a request answered with ``reply`` raises."""
+    async with raw_server(reply) as url:
+        api = ApiClient(lambda: kopf.ConnectionInfo(server=url, token=token))
+        try:
+            with pytest.raises(ApiError) as failed:
+                await api.request(method, "/x", body={} if method != "GET" else None)
+        finally:
+            await api.aclose()
+    return failed.value
+
+
+async def test_a_proxy_password_is_never_in_an_error() -> None:
+    reply = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    async with raw_server(reply) as proxy:
+        proxy_url = proxy.replace("http://", "http://user:pr0xypass@")
+        info = kopf.ConnectionInfo(server="https://apiserver.invalid", token="t", proxy_url=proxy_url)
+        api = ApiClient(lambda: info)
+        try:
+            with pytest.raises(ApiError) as failed:
+                await api.request("GET", "/api")
+        finally:
+            await api.aclose()
+    assert "pr0xypass" not in str(failed.value)
+
+
+async def test_a_header_the_http_library_refuses_is_an_api_error() -> None:
+    async def answer(seen: Seen) -> tuple[int, object]:
+        return 200, {}
+
+    async with loopback(answer) as server:
+        api = ApiClient(lambda: server.info("token\n"))
+        try:
+            with pytest.raises(ApiError):
+                await api.request("GET", "/x")
+        finally:
+            await api.aclose()
+
+
+def test_a_bad_certificate_authority_fails_when_the_client_is_made() -> None:
+    """At startup, not as a request error at every request (a leader would stay standby forever)."""
+    with pytest.raises(ssl.SSLError):
+        ApiClient(
+            lambda: kopf.ConnectionInfo(server="https://x.invalid", token="t", ca_data=b"bm90IGEgY2VydA==")
+        )
+
+
+async def test_an_answer_that_is_not_json_is_an_api_error() -> None:
+    failed = await answered(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n<html>")
+    assert failed.status == 200 and "not JSON" in str(failed)
+
+
+async def test_a_redirect_is_not_followed() -> None:
+    reply = b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/x\r\nContent-Length: 0\r\n\r\n"
+    failed = await answered(reply, method="PATCH")
+    assert failed.status == 307
+
+
+async def test_an_error_keeps_no_exception_that_holds_the_request_headers() -> None:
+    failed = await answered(b"HTTX/9 nonsense\r\n\r\n", token="s3cr3t-token")
+    assert failed.status == 0
+    assert failed.__context__ is None and failed.__cause__ is None
+    assert "s3cr3t-token" not in str(failed)
