@@ -19,6 +19,7 @@ from kopf._core.intents.causes import detect_watching_cause
 
 from emrops.api.constants import GROUP, KIND, PLURAL, VERSION
 from emrops.controller.handlers import build_registry, label_filter
+from emrops.controller.login import NoDiffBase, configure_kopf
 from emrops.controller.settings import add_arguments, from_args
 
 RESOURCE = kopf.Resource(GROUP, VERSION, PLURAL, kind=KIND, namespaced=True)
@@ -138,3 +139,20 @@ def test_selectors_kubernetes_would_reject_are_refused(selector: str) -> None:
     # Set-based terms used to be split at their commas into nonsense that matched nothing, silently.
     with pytest.raises(ValueError, match="label selector"):
         label_filter(selector)
+
+
+def test_kopf_builds_no_diff_base_and_no_handler_needs_one() -> None:
+    """kopf deep-copied every watch event's body into a diff base that only change-detecting
+    handlers and daemons read. ``NoDiffBase`` is right only while neither is registered."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = from_args(parser.parse_args([]), {})
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings, config)
+    assert isinstance(settings.persistence.diffbase_storage, NoDiffBase)
+    registry = build_registry(config)
+    assert not registry._changing.get_all_handlers()
+    assert not registry._spawning.get_all_handlers()
+    assert handled(registry, {"team": "a"}) == ["serviceaction_event"]
+    body = kopf.Body({"metadata": {"name": "sa"}, "spec": {"regionId": "r"}, "status": {"phase": "Running"}})
+    assert settings.persistence.diffbase_storage.build(body=body) == {}
