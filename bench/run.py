@@ -124,9 +124,9 @@ def cost(calls: list[dict[str, Any]], recorder: Recorder, names: Iterable[str]) 
                 run_all[desc] += 1
                 run_ok[desc] += int(call_ok(call))
         elif action == "GetOperation":
-            name = op_to_name.get(str(call_param(call, "OperationId") or ""))
-            if name is not None:
-                polls[name] += 1
+            polled = op_to_name.get(str(call_param(call, "OperationId") or ""))
+            if polled is not None:
+                polls[polled] += 1
     writes, transitions, poll_writes, meta_writes = [], [], [], []
     for name in names:
         track = recorder.tracks.get(name)
@@ -231,6 +231,7 @@ class Bench:
                     else:
                         self.results["scale"] = await self.phase_scale()
                 self.results["operator_metrics"] = self.metrics_excerpt()
+                assert self.operator is not None, "the phases above started it"
                 self.operator.stop()
                 # The floors run last, with the operator stopped (nothing else writes or watches).
                 self.results["floors"] = await self.phase_floors()
