@@ -137,9 +137,10 @@ class EventRecorder:
             self._outcome("dropped")
             logger.debug("event queue full; dropped %s on %s", event.reason, involved["name"])
             return
-        self._queued += 1
         poster = zlib.crc32(str(involved["uid"]).encode()) % len(self._queues)
-        self._queues[poster].put_nowait((involved, event, _timestamp(self._now())))
+        queued = (involved, event, _timestamp(self._now()))
+        self._queues[poster].put_nowait(queued)  # unbounded: cannot raise
+        self._queued += 1
 
     async def _run(self, queue: asyncio.Queue[tuple[dict[str, Any], machine.Event, str]]) -> None:
         while True:
