@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from emrops.api.constants import GROUP, PLURAL, VERSION
 from emrops.controller.apiserver import MERGE_PATCH, ApiClient
+from emrops.controller.kube import collection_path
 from harness.env import child_env
 from harness.kube import AsyncKube, each_concurrently, login_from_kubeconfig
 from harness.processes import PYTHON, READY_TIMEOUT, REPO, Child, wait_for
@@ -63,7 +63,7 @@ async def apiserver_write_floor(
     await kube.ensure_namespace(namespace)
     info = login_from_kubeconfig(kubeconfig)
     api = ApiClient(lambda: info, max_connections=concurrency, priority_connections=0, timeout=60)
-    collection = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    collection = collection_path(namespace)
 
     async def chain(manifest: Mapping[str, Any]) -> None:
         name = manifest["metadata"]["name"]

@@ -115,8 +115,6 @@ class EventRecorder:
         self._queues: list[asyncio.Queue[tuple[dict[str, Any], machine.Event, str]]] = [
             asyncio.Queue() for _ in range(POSTERS)
         ]
-        #: Events queued in all, the bound of ``MAX_QUEUED``.
-        self._queued = 0
         #: (uid, type, reason, message) -> (namespace, Event name, count), least recent first.
         self._posted: OrderedDict[tuple[str, str, str, str], tuple[str, str, int]] = OrderedDict()
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
@@ -133,14 +131,12 @@ class EventRecorder:
             self._outcome("quiet")
             return
         involved = involved_object(body)
-        if self._queued >= MAX_QUEUED:
+        if sum(queue.qsize() for queue in self._queues) >= MAX_QUEUED:
             self._outcome("dropped")
             logger.debug("event queue full; dropped %s on %s", event.reason, involved["name"])
             return
         poster = zlib.crc32(str(involved["uid"]).encode()) % len(self._queues)
-        queued = (involved, event, _timestamp(self._now()))
-        self._queues[poster].put_nowait(queued)  # unbounded: cannot raise
-        self._queued += 1
+        self._queues[poster].put_nowait((involved, event, _timestamp(self._now())))
 
     async def _run(self, queue: asyncio.Queue[tuple[dict[str, Any], machine.Event, str]]) -> None:
         while True:
@@ -153,7 +149,6 @@ class EventRecorder:
                 self._outcome("failed")
                 logger.warning("could not post the %s event: %s", event.reason, exc)
             finally:
-                self._queued -= 1
                 queue.task_done()
 
     def _allowed(self, uid: str) -> bool:
