@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import contextvars
 import json
-import re
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from emrops import __version__
+from emrops.redaction import exception_text
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -202,10 +202,10 @@ class ApiClient:
                 return response.status, await response.read(), response.reason or ""
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             # aiohttp's texts name a URL at most (never the headers, so never the token), but a
-            # proxy's URL may carry a password: any userinfo is cut out. OSError and ValueError:
-            # what aiohttp raises unwrapped (a header it refuses, a .netrc with trust_env).
-            text = _USERINFO.sub("//", str(exc)) or "no answer in time"
-            failure = ApiError(0, f"{method} {path}: {type(exc).__name__}: {text}")
+            # proxy's URL may carry a password: exception_text cuts any userinfo out. OSError and
+            # ValueError: what aiohttp raises unwrapped (a header it refuses, a .netrc with trust_env).
+            text = exception_text(exc) if str(exc) else f"{type(exc).__name__}: no answer in time"
+            failure = ApiError(0, f"{method} {path}: {text}")
         raise failure  # outside the except: no __context__ (its request_info holds the headers)
 
     def _relogin(self) -> None:
@@ -225,10 +225,6 @@ class ApiClient:
         self._session = None
         for session in sessions:
             await session.close()
-
-
-#: "scheme://user:password@" in a URL quoted by an exception's text.
-_USERINFO = re.compile(r"//[^/@\s'\"]*@")
 
 
 def _message(raw: bytes, reason: str, status: int) -> str:

@@ -68,8 +68,6 @@ def configure_logging(fmt: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL at INFO; the URLs carry no secret, but they are noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     if root.level > logging.DEBUG:
         # kopf logs every successful handler call at INFO: one line per watch event.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

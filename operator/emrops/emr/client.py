@@ -1,8 +1,8 @@
 """``EmrClient``: the async EMR OpenAPI client.
 
-One ``httpx.AsyncClient`` underneath (connections are reused across calls), one typed method per
-action, no retries: every failure is raised as an ``emrops.emr.errors`` exception whose
-``.classification`` tells the caller what it may do next.
+One HTTP transport underneath (``emr.http``: aiohttp, connections reused across calls), one typed
+method per action, no retries: every failure is raised as an ``emrops.emr.errors`` exception
+whose ``.classification`` tells the caller what it may do next.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-import httpx
+import aiohttp
 from pydantic import BaseModel
+from yarl import URL
 
 import emrops
+from emrops.emr.aiohttp_errors import translated
 from emrops.emr.credentials import Credential, CredentialsProvider
 from emrops.emr.endpoints import Network, parse_endpoint_override, resolve_endpoint
 from emrops.emr.errors import ApiError, CredentialsError, EmrError, RequestNotSentError, ResponseError
-from emrops.emr.httpx_errors import translated_errors
+from emrops.emr.http import DEFAULT_MAX_CONNECTIONS, AiohttpTransport, HttpRequest, HttpResponse, Transport
 from emrops.emr.models import (
     ClusterSummary,
     ComponentInstance,
@@ -45,19 +47,14 @@ from emrops.emr.wire import Clock, Nonce, build_request, format_date, random_non
 
 logger = logging.getLogger(__name__)
 
-#: Per-phase timeouts, as the SDK's defaults (connect 5 s, read 10 s).
-DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
-#: Connection pool. Keep-alive expiry stays short so an idle connection is dropped by us before
-#: the server drops it (a request on a connection the server just closed has an unknown outcome).
-DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=4.0)
-#: Overall deadline of one call (sending, waiting, reading), on top of the per-phase timeouts.
+#: Overall deadline of one call (sending, waiting, reading), on top of the transport's timeouts.
 DEFAULT_DEADLINE = 30.0
-#: Concurrent requests when ``limits.max_connections`` is None (no limit in httpx).
-_UNBOUNDED_SLOTS = 1_000
+#: How long a call may wait for a free connection (the SDK's pool timeout).
+DEFAULT_SLOT_TIMEOUT = 5.0
 #: How long a credentials provider may take (an RRSA token exchange is an HTTP call of its own).
 DEFAULT_CREDENTIALS_TIMEOUT = 15.0
 DEFAULT_USER_AGENT = (
-    f"emrops/{emrops.__version__} python-httpx/{httpx.__version__} Python/{platform.python_version()}"
+    f"emrops/{emrops.__version__} aiohttp/{aiohttp.__version__} Python/{platform.python_version()}"
 )
 
 Req = TypeVar("Req", ListNodesRequest, ListComponentInstancesRequest, ListClustersRequest)
@@ -86,10 +83,12 @@ class EmrClient:
     - ``endpoint``: override for every region, ``host[:port]`` or ``scheme://host[:port]``
       (https by default; http only for loopback hosts such as the emulator).
     - ``network``: ``"public"`` or ``"vpc"`` endpoints when there is no override.
-    - ``timeout`` / ``limits``: httpx per-phase timeouts and pool limits.
-    - ``deadline``: overall seconds per call (None: only the per-phase timeouts apply).
+    - ``transport``: what sends the requests (default ``AiohttpTransport``: connect 5 s, read
+      10 s); tests pass one that answers without a socket.
+    - ``max_connections``: requests in flight at once (and the default transport's connections).
+    - ``deadline``: overall seconds per call (None: only the transport's timeouts apply).
+    - ``slot_timeout``: seconds a call may wait for a free connection before it fails unsent.
     - ``credentials_timeout``: seconds the credentials provider may take per call.
-    - ``transport``: an httpx transport (``httpx.MockTransport`` in tests).
     - ``user_agent``: the ``user-agent`` header.
     - ``clock`` / ``nonce``: sources of ``x-acs-date`` and ``x-acs-signature-nonce`` (tests fix them).
     """
@@ -99,11 +98,11 @@ class EmrClient:
         *,
         endpoint: str | None = None,
         network: Network = "public",
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        limits: httpx.Limits = DEFAULT_LIMITS,
+        transport: Transport | None = None,
         deadline: float | None = DEFAULT_DEADLINE,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        slot_timeout: float = DEFAULT_SLOT_TIMEOUT,
         credentials_timeout: float = DEFAULT_CREDENTIALS_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         clock: Clock = utc_now,
         nonce: Nonce = random_nonce,
@@ -119,20 +118,16 @@ class EmrClient:
         self._user_agent = user_agent
         self._clock = clock
         self._nonce = nonce
-        # TLS verification stays on (httpx's default): an endpoint we cannot verify would get our
-        # signed requests and STS tokens. Redirects are never followed for the same reason.
-        self._http = httpx.AsyncClient(
-            timeout=timeout, limits=limits, transport=transport, follow_redirects=False
-        )
-        # Requests never wait inside httpx's pool: a caller cancelled while queued there (a
-        # deadline, a worker stopped) can leave the pool unable to hand out connections ever
-        # again (seen with 1,000 concurrent workers). Waiting here instead is cancellation-safe,
+        self._transport = transport or AiohttpTransport(max_connections=max_connections)
+        # Requests never wait inside the transport's pool: a caller cancelled while queued there (a
+        # deadline, a worker stopped) could leave a pool unable to hand out connections ever again
+        # (seen with httpx and 1,000 concurrent workers). Waiting here instead is cancellation-safe,
         # and a request that found no slot provably was never sent.
-        self._slots = asyncio.Semaphore(limits.max_connections or _UNBOUNDED_SLOTS)
-        self._slot_timeout = timeout.pool if timeout.pool is not None else DEFAULT_TIMEOUT.pool
+        self._slots = asyncio.Semaphore(max_connections)
+        self._slot_timeout = slot_timeout
+        self._closed = False
 
     async def __aenter__(self) -> Self:
-        await self._http.__aenter__()
         return self
 
     async def __aexit__(
@@ -141,10 +136,15 @@ class EmrClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
+        await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        self._closed = True
+        await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __repr__(self) -> str:
         return f"EmrClient(endpoint={self._endpoint!r}, network={self._network!r})"
@@ -229,7 +229,9 @@ class EmrClient:
         credentials: CredentialsProvider,
     ) -> Resp:
         base_url = resolve_endpoint(request.region_id, network=self._network, override=self._endpoint)
-        host = base_url.host
+        host = base_url.raw_authority
+        if self._closed:  # a closed transport would open a new session: nothing would close it
+            raise RequestNotSentError(f"{action}: the EMR client is closed")
         credential = await self._credential(credentials)
         try:
             async with asyncio.timeout(self._slot_timeout):
@@ -247,7 +249,7 @@ class EmrClient:
         self,
         action: str,
         host: str,
-        base_url: httpx.URL,
+        base_url: URL,
         request: _ApiRequest,
         model: type[Resp],
         credential: Credential,
@@ -264,9 +266,7 @@ class EmrClient:
         )
         started = time.monotonic()
         try:
-            with translated_errors(action=action, host=host):
-                async with asyncio.timeout(self._deadline):
-                    response = await self._http.send(http_request)
+            response = await translated(self._within_deadline(http_request), action=action, host=host)
             result = read_response(response, model, action=action)
         except ApiError as exc:
             logger.debug(
@@ -297,6 +297,10 @@ class EmrClient:
             time.monotonic() - started,
         )
         return result
+
+    async def _within_deadline(self, request: HttpRequest) -> HttpResponse:
+        async with asyncio.timeout(self._deadline):
+            return await self._transport.send(request)
 
     async def _credential(self, provider: CredentialsProvider) -> Credential:
         try:

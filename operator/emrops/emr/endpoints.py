@@ -25,7 +25,7 @@ import ipaddress
 import re
 from typing import Literal
 
-import httpx
+from yarl import URL
 
 Network = Literal["public", "vpc"]
 
@@ -84,11 +84,12 @@ CENTRAL_REGIONS: frozenset[str] = frozenset(
 
 _REGION_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LOOPBACK_NAMES = frozenset({"localhost"})
+#: A DNS name: letters, digits, hyphens and dots.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 
 
-def resolve_endpoint(
-    region_id: str, *, network: Network = "public", override: str | None = None
-) -> httpx.URL:
+def resolve_endpoint(region_id: str, *, network: Network = "public", override: str | None = None) -> URL:
     """The base URL (``scheme://host[:port]/``) to send ``region_id``'s requests to.
 
     Raises ``ValueError`` for a malformed region id, an unknown network or an unusable override.
@@ -103,32 +104,49 @@ def resolve_endpoint(
         host = CENTRAL_HOST if region_id in CENTRAL_REGIONS else f"emr.{region_id}.aliyuncs.com"
     else:
         raise ValueError(f"network must be 'public' or 'vpc', not {network!r}")
-    return httpx.URL(scheme="https", host=host, path="/")
+    return URL.build(scheme="https", host=host, path="/")
 
 
-def parse_endpoint_override(value: str, *, option: str = "endpoint") -> httpx.URL:
+def parse_endpoint_override(value: str, *, option: str = "endpoint") -> URL:
     """Validate an endpoint override; errors name ``option`` (the setting the user wrote)."""
     text = value.strip()
     if not text:
         raise ValueError(f"{option}: must not be empty")
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise ValueError(f"{option}: {value!r} contains spaces or control characters")
     if "://" not in text:
         text = f"https://{text}"
     try:
-        url = httpx.URL(text)
-    except httpx.InvalidURL as exc:
+        url = URL(text)
+        port = url.explicit_port  # an out-of-range port is only noticed when asked for
+    except ValueError as exc:
         raise ValueError(f"{option}: {value!r} is not a valid URL ({exc})") from None
+    if port == 0:
+        raise ValueError(f"{option}: port 0 is not a port to connect to")
     if url.scheme not in ("http", "https"):
         raise ValueError(f"{option}: scheme must be https (or http for a loopback host), not {url.scheme!r}")
-    if not url.host:
+    host = url.raw_host  # an international name in its ASCII (punycode) form
+    if not host:
         raise ValueError(f"{option}: {value!r} names no host")
-    if url.path not in ("", "/") or url.query or url.fragment or url.userinfo:
+    if not _HOST.fullmatch(host) and not _is_ip(host):
+        # The host goes into the signed Host header: nothing but a DNS name or an IP address.
+        raise ValueError(f"{option}: {url.host!r} is not a host name or IP address")
+    if url.path not in ("", "/") or url.query_string or url.fragment or url.user is not None:
         raise ValueError(f"{option}: give only scheme://host[:port], not a path, query or user info")
-    if url.scheme == "http" and not is_loopback(url.host):
+    if url.scheme == "http" and not is_loopback(host):
         raise ValueError(
             f"{option}: plain http is only allowed for a loopback host (127.0.0.1, ::1, localhost), "
             f"not {url.host!r}; use https"
         )
-    return url.copy_with(path="/")
+    return URL.build(scheme=url.scheme, host=host, port=port, path="/")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-import httpx
+from multidict import CIMultiDictProxy
 from pydantic import BaseModel, ValidationError
 
 from emrops.emr.errors import ApiError, ResponseError
+from emrops.emr.http import HttpResponse
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,7 +25,7 @@ REQUEST_ID_HEADER = "x-acs-request-id"
 _MAX_MESSAGE = 1000
 
 
-def read_response(response: httpx.Response, model: type[M], *, action: str) -> M:
+def read_response(response: HttpResponse, model: type[M], *, action: str) -> M:
     """``model`` parsed from a success body; raises ``ApiError`` or ``ResponseError`` otherwise."""
     if response.status_code >= 400:
         raise api_error(response, action=action)
@@ -45,7 +46,7 @@ def read_response(response: httpx.Response, model: type[M], *, action: str) -> M
         ) from None
 
 
-def api_error(response: httpx.Response, *, action: str) -> ApiError:
+def api_error(response: HttpResponse, *, action: str) -> ApiError:
     """The ``ApiError`` for an error response (status >= 400)."""
     status = response.status_code
     body = _json_object(response)
@@ -67,7 +68,7 @@ def api_error(response: httpx.Response, *, action: str) -> ApiError:
     )
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
+def retry_after_seconds(headers: CIMultiDictProxy[str]) -> float | None:
     """``x-acs-retry-after`` (a positive integer of milliseconds) in seconds; None if absent or bad."""
     raw = headers.get(RETRY_AFTER_HEADER, "").strip()
     try:
@@ -77,7 +78,7 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return millis / 1000 if millis > 0 else None
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+def _json_object(response: HttpResponse) -> dict[str, Any] | None:
     try:
         parsed = json.loads(response.content)
     except (ValueError, UnicodeDecodeError):
@@ -95,7 +96,7 @@ def _text(body: dict[str, Any] | None, *keys: str) -> str | None:
     return None
 
 
-def _request_id(body: dict[str, Any] | None, response: httpx.Response) -> str | None:
+def _request_id(body: dict[str, Any] | None, response: HttpResponse) -> str | None:
     return _text(body, "RequestId", "requestId") or response.headers.get(REQUEST_ID_HEADER) or None
 
 

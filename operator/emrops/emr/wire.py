@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+from yarl import URL
 
 from emrops.acs.flatten import flatten
 from emrops.acs.signing import EMPTY_SHA256, acs3_authorization
 from emrops.emr.credentials import Credential
+from emrops.emr.http import HttpRequest
 
 API_VERSION = "2021-03-20"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -47,15 +48,15 @@ def build_request(
     *,
     action: str,
     params: Mapping[str, Any],
-    base_url: httpx.URL,
+    base_url: URL,
     credential: Credential,
     user_agent: str,
     date: str,
     nonce: str,
-) -> httpx.Request:
-    """The signed ``httpx.Request`` for ``action`` with the nested ``params`` (API names)."""
+) -> HttpRequest:
+    """The signed request for ``action`` with the nested ``params`` (API names)."""
     flat = flatten(params)
-    host = base_url.netloc.decode("ascii")
+    host = base_url.raw_authority
     headers: dict[str, str] = {
         "host": host,
         "x-acs-version": API_VERSION,
@@ -79,5 +80,7 @@ def build_request(
         headers=headers,
         payload_hash=EMPTY_SHA256,
     )
-    url = base_url.copy_with(path="/", query=urlencode(flat).encode("ascii") or None)
-    return httpx.Request("POST", url, headers=headers, content=b"")
+    # Encoded here, once: the URL is sent as it is (yarl would otherwise requote %2A as *).
+    query = urlencode(flat)
+    url = URL(f"{base_url.scheme}://{host}/" + (f"?{query}" if query else ""), encoded=True)
+    return HttpRequest("POST", url, headers)

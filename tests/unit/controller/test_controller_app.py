@@ -58,7 +58,7 @@ async def test_a_failing_metrics_server_closes_the_emr_client(
     with pytest.raises(OSError):
         await app.Runtime.open(_settings(taken_port), _login)
     [emr] = recorded
-    assert emr._http.is_closed
+    assert emr.closed
 
 
 async def test_close_closes_every_client_once(recorded: list[EmrClient]) -> None:
@@ -66,7 +66,7 @@ async def test_close_closes_every_client_once(recorded: list[EmrClient]) -> None
     assert isinstance(runtime.api, ApiClient)
     await runtime.close()
     await runtime.close()  # kopf may call cleanup after a failed start too; a second close is a no-op
-    assert recorded[0]._http.is_closed
+    assert recorded[0].closed
     assert runtime.api.closed
 
 

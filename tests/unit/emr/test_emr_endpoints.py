@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
+from yarl import URL
 
 from emrops.emr.endpoints import CENTRAL_REGIONS, is_loopback, parse_endpoint_override, resolve_endpoint
 
@@ -66,10 +66,11 @@ def test_override_wins_for_every_region_and_network() -> None:
         ("http://127.1.2.3", "http://127.1.2.3/"),
         ("emr.example.internal:8443", "https://emr.example.internal:8443/"),
         ("https://emr.aliyuncs.com", "https://emr.aliyuncs.com/"),
+        ("https://EMR.AliyunCS.com:8443", "https://emr.aliyuncs.com:8443/"),
     ],
 )
 def test_valid_overrides(override: str, expected: str) -> None:
-    assert parse_endpoint_override(override) == httpx.URL(expected)
+    assert parse_endpoint_override(override) == URL(expected)
 
 
 @pytest.mark.parametrize(
@@ -83,6 +84,11 @@ def test_valid_overrides(override: str, expected: str) -> None:
         ("https://user:pw@emr.aliyuncs.com", "user info"),
         ("https://emr.aliyuncs.com/?a=b", "query"),
         ("", "empty"),
+        ("https://emr.aliyuncs.com\r\nX-Injected: 1", "control characters"),
+        ("https://emr aliyuncs.com", "spaces"),
+        ("https://emr_aliyuncs.com", "not a host name"),
+        ("https://emr.aliyuncs.com:0", "port 0"),
+        ("https://emr.aliyuncs.com:70000", "not a valid URL"),
     ],
 )
 def test_refused_overrides_name_the_option(override: str, complaint: str) -> None:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
-import httpx
 import pytest
-from emr_helpers import Recorder, ok
+from emr_helpers import Recorder, ok, params_of
 
 from emrops.emr.client import EmrClient
 from emrops.emr.credentials import StaticCredentials
 from emrops.emr.errors import ApiError, ResponseError
 from emrops.emr.models import ListClustersRequest, ListComponentInstancesRequest, ListNodesRequest
 
-
-def _params(request: httpx.Request) -> dict[str, str]:
-    return dict(parse_qsl(request.url.query.decode()))
+_params = params_of
 
 
 async def test_iter_nodes_follows_next_token(

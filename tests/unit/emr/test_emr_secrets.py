@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 
-import httpx
+import aiohttp
 import pytest
-from emr_helpers import SECRET, TOKEN, Recorder, ok
+from emr_helpers import CONNECTION_KEY, REQUEST_INFO, SECRET, TOKEN, Recorder, ok
 
 from emrops.emr.client import EmrClient
 from emrops.emr.credentials import Credential, CredentialsProvider, DefaultChainCredentials, StaticCredentials
 from emrops.emr.errors import CredentialsError, EmrError
+from emrops.emr.http import HttpResponse
 from emrops.emr.models import GetOperationRequest
 
 GET_OP = GetOperationRequest(region_id="cn-hangzhou", cluster_id="c-1", operation_id="op-1")
@@ -50,15 +52,27 @@ def test_empty_static_credentials_refused(key_id: str, secret: str) -> None:
         ok(OPERATION),
         ok({"RequestId": "r-2", "Code": "NotAuthorized", "Message": "denied"}, status=400),
         ok({"Code": "Throttling", "Message": "slow"}, status=400, **{"x-acs-retry-after": "100"}),
-        httpx.Response(500, text="<html>oops</html>"),
-        httpx.Response(200, text="garbage"),
-        httpx.ConnectError("refused"),
-        httpx.ReadTimeout("timed out"),
+        HttpResponse.of(500, b"<html>oops</html>"),
+        HttpResponse.of(200, b"garbage"),
+        aiohttp.ClientConnectorError(CONNECTION_KEY, OSError(111, "Connection refused")),
+        aiohttp.SocketTimeoutError("Timeout on reading data from socket"),
+        aiohttp.ClientResponseError(REQUEST_INFO, (), status=400, message="Invalid HTTP header"),
+        aiohttp.ClientHttpProxyError(REQUEST_INFO, (), status=407, message="Proxy Authentication Required"),
     ],
-    ids=["ok", "api-error", "throttled", "html-500", "garbage-200", "connect-error", "read-timeout"],
+    ids=[
+        "ok",
+        "api-error",
+        "throttled",
+        "html-500",
+        "garbage-200",
+        "connect-error",
+        "read-timeout",
+        "bad-answer",
+        "proxy-refused",
+    ],
 )
 async def test_debug_logs_and_errors_hold_no_secret(
-    answer: httpx.Response | Exception,
+    answer: HttpResponse | Exception,
     client: EmrClient,
     recorder: Recorder,
     sts_creds: StaticCredentials,
@@ -71,6 +85,8 @@ async def test_debug_logs_and_errors_hold_no_secret(
     except EmrError as exc:
         _clean(str(exc))
         _clean(repr(exc))
+        # As a log with exc_info prints it: the whole chain, with every exception's text.
+        _clean("".join(traceback.format_exception(exc)))
     records = [r for r in caplog.records if r.name.startswith("emrops")]
     assert records, "the client logs every call at DEBUG"
     text = "\n".join(r.getMessage() for r in caplog.records)
@@ -99,7 +115,7 @@ class _Slow:
 
 
 async def test_credentials_provider_timeout(recorder: Recorder) -> None:
-    async with EmrClient(transport=httpx.MockTransport(recorder), credentials_timeout=0.05) as emr:
+    async with EmrClient(transport=recorder, credentials_timeout=0.05) as emr:
         with pytest.raises(CredentialsError, match="_Slow"):
             await emr.get_operation(GET_OP, credentials=_Slow())
     assert recorder.requests == []
