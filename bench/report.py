@@ -203,6 +203,32 @@ def _floors(r: dict[str, Any], ratios: dict[str, Any]) -> list[str]:
             )
     if ratios:
         lines += ["", "Ratios emrops / floor: " + ", ".join(f"{k} = {v}" for k, v in ratios.items()) + "."]
+    lines += _cpu_budgets(r)
+    return lines
+
+
+def _cpu_budgets(r: dict[str, Any]) -> list[str]:
+    """Where the machine's CPU went in the burst and in its floor (results since 2026-12-03)."""
+    rows = [
+        ("burst, first create to last submission", (r.get("burst") or {}).get("cpu_budget_to_all_submitted")),
+        ("apiserver write floor", ((r.get("floors") or {}).get("apiserver_writes") or {}).get("cpu_budget")),
+    ]
+    kept = [(what, budget) for what, budget in rows if budget]
+    if not kept:
+        return []
+    names = sorted(kept[0][1]["cpu_seconds"])
+    lines = [
+        "",
+        "| CPU seconds by process | wall | " + " | ".join(names) + " | total | fits in (total / cores) |",
+        "|---|---|" + "---|" * (len(names) + 2),
+    ]
+    for what, budget in kept:
+        cpu = budget["cpu_seconds"]
+        cells = " | ".join(_fmt(cpu.get(name)) for name in names)
+        lines.append(
+            f"| {what} | {_fmt(budget['seconds'], ' s')} | {cells} | {budget['total_cpu_seconds']} "
+            f"| {_fmt(budget['cpu_bound_seconds'], ' s')} |"
+        )
     return lines
 
 

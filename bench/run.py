@@ -34,7 +34,7 @@ import yaml
 
 from bench import baseline, workload
 from bench.floors import KopfFloorProcess, apiserver_write_floor
-from bench.procstat import sample_proc
+from bench.procstat import CpuBudget, sample_proc
 from bench.recorder import Recorder
 from emrops.controlplane import ControlPlane
 from harness.calls import call_action, call_ok, call_param
@@ -195,6 +195,10 @@ class Bench:
     def log(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
+    def machine_pids(self) -> dict[str, int]:
+        """The processes that share the machine in every phase (the operator is added where it runs)."""
+        return {**self.cp.pids, "emulator": self.emulator.pid, "bench": os.getpid()}
+
     def start_operator(self) -> Operator:
         op = Operator(
             self.work,
@@ -318,6 +322,7 @@ class Bench:
         assert self.operator is not None
         sampler = Sampler(self.operator.pid)
         sampler.start()
+        budget = CpuBudget({**self.machine_pids(), "operator": self.operator.pid})
         self.log(f"burst: creating {len(targets)} ServiceActions over {self.burst_clusters} clusters")
         began = time.monotonic()
         await self.kube.create_many(ns, (workload.manifest(t) for t in targets))
@@ -336,6 +341,7 @@ class Bench:
             problem = str(exc)
             self.log(f"burst: {problem}")
             submitted = None
+        submitted_budget = budget.stop()
         running = [recorder.tracks[n].phase_at.get("Running") for n in names]
         succeeded = [recorder.tracks[n].phase_at.get("Succeeded") for n in names]
         active = sampler.stop()
@@ -364,6 +370,8 @@ class Bench:
             "status_writes_before_operation_id": _dist([w for w in to_op if w is not None]),
             "events": await self.events_per_object(ns, names),
             "operator_active": active,
+            # Every process's CPU from the first create to the last submission (or giving up).
+            "cpu_budget_to_all_submitted": submitted_budget,
             "operator_idle": idle,
             "objects_watched": len(await self.kube.list()),
             # The operator's own counters after the burst (emrops_events_total: posted, dropped...).
@@ -492,6 +500,7 @@ class Bench:
         for key, (prefix, writes) in floors.items():
             targets = workload.targets(self.n_burst, self.burst_clusters, prefix=prefix)
             self.log(f"floors: {len(targets)} creates + {writes} status writes each, bare client")
+            budget = CpuBudget(self.machine_pids())
             out[key] = await apiserver_write_floor(
                 self.kube,
                 self.cp.kubeconfig,
@@ -499,6 +508,7 @@ class Bench:
                 [workload.manifest(t) for t in targets],
                 writes=writes,
             )
+            out[key]["cpu_budget"] = budget.stop()
         return out
 
     # --- (d) footprint with N finished objects, measured without processing them -------------

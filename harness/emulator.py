@@ -3,6 +3,7 @@
 ``Emulator(workdir, scenario=..., time_scale=..., access_keys=..., args=...).start()``; ``restart()``
 keeps the port (the state is in memory: it is lost). The inspection API (docs/emulator.md):
 ``calls()`` (the calls log, see ``harness.objects``), ``faults()``, ``state()``, ``set_node()``.
+``as_httpx(request)`` sends a request signed by ``emrops.emr.wire`` with the harness's own client.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import yaml
 
+from emrops.emr.http import HttpRequest
 from harness.calls import GET_OPERATION, RUN_ACTION, accepted, call_action, call_outcome, call_param
 from harness.env import child_env
 from harness.objects import CLUSTER_ID, marker
@@ -26,6 +28,12 @@ from harness.processes import PYTHON, READY_TIMEOUT, Child, wait_for
 TIME_SCALE = 0.01
 #: The clusters of ``clusters_scenario``: c-bench0001, c-bench0002, ... (the demo layout each).
 GENERATED_PREFIX = "c-bench"
+
+
+def as_httpx(request: HttpRequest) -> httpx.Request:
+    """``request`` (built by ``emrops.emr.wire.build_request``) as an ``httpx.Request``, byte for byte:
+    the tests that forge, replay or tamper with signed requests send them this way."""
+    return httpx.Request(request.method, str(request.url), headers=dict(request.headers))
 
 
 def generated_cluster_id(index: int) -> str:

@@ -155,7 +155,9 @@ class EmrClient:
         self, request: RunApplicationActionRequest, *, credentials: CredentialsProvider
     ) -> RunApplicationActionResponse:
         """Start an action on services; NOT idempotent (EMR has no client token)."""
-        return await self._call("RunApplicationAction", request, RunApplicationActionResponse, credentials)
+        return await self._call(
+            "RunApplicationAction", request, RunApplicationActionResponse, credentials, idempotent=False
+        )
 
     async def get_operation(
         self, request: GetOperationRequest, *, credentials: CredentialsProvider
@@ -227,10 +229,12 @@ class EmrClient:
         request: _ApiRequest,
         model: type[Resp],
         credentials: CredentialsProvider,
+        *,
+        idempotent: bool = True,
     ) -> Resp:
         base_url = resolve_endpoint(request.region_id, network=self._network, override=self._endpoint)
         host = base_url.raw_authority
-        if self._closed:  # a closed transport would open a new session: nothing would close it
+        if self._closed:  # the transport refuses too, if it is closed during the waits below
             raise RequestNotSentError(f"{action}: the EMR client is closed")
         credential = await self._credential(credentials)
         try:
@@ -241,7 +245,7 @@ class EmrClient:
                 f"{action}: no free connection to {host} within {self._slot_timeout:g}s"
             ) from None
         try:
-            return await self._send(action, host, base_url, request, model, credential)
+            return await self._send(action, host, base_url, request, model, credential, idempotent)
         finally:
             self._slots.release()
 
@@ -253,6 +257,7 @@ class EmrClient:
         request: _ApiRequest,
         model: type[Resp],
         credential: Credential,
+        idempotent: bool,
     ) -> Resp:
         # Signed only now, after any wait for a slot, so x-acs-date is fresh.
         http_request = build_request(
@@ -263,6 +268,7 @@ class EmrClient:
             user_agent=self._user_agent,
             date=format_date(self._clock()),
             nonce=self._nonce(),
+            idempotent=idempotent,
         )
         started = time.monotonic()
         try:

@@ -131,7 +131,7 @@ def parse_endpoint_override(value: str, *, option: str = "endpoint") -> URL:
     if not _HOST.fullmatch(host) and not _is_ip(host):
         # The host goes into the signed Host header: nothing but a DNS name or an IP address.
         raise ValueError(f"{option}: {url.host!r} is not a host name or IP address")
-    if url.path not in ("", "/") or url.query_string or url.fragment or url.user is not None:
+    if url.path not in ("", "/") or url.query_string or url.fragment or "@" in (url.raw_authority or ""):
         raise ValueError(f"{option}: give only scheme://host[:port], not a path, query or user info")
     if url.scheme == "http" and not is_loopback(host):
         raise ValueError(

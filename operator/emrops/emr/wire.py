@@ -53,6 +53,7 @@ def build_request(
     user_agent: str,
     date: str,
     nonce: str,
+    idempotent: bool = True,
 ) -> HttpRequest:
     """The signed request for ``action`` with the nested ``params`` (API names)."""
     flat = flatten(params)
@@ -83,4 +84,4 @@ def build_request(
     # Encoded here, once: the URL is sent as it is (yarl would otherwise requote %2A as *).
     query = urlencode(flat)
     url = URL(f"{base_url.scheme}://{host}/" + (f"?{query}" if query else ""), encoded=True)
-    return HttpRequest("POST", url, headers)
+    return HttpRequest("POST", url, headers, idempotent=idempotent)

@@ -28,11 +28,13 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
+from yarl import URL
 
 from emrops.emr.credentials import Credential
 from emrops.emr.wire import build_request, random_nonce
 from emrops.emulator.server import EmulatorServer
 from emrops.emulator.settings import EmulatorSettings
+from harness.emulator import as_httpx
 
 pytestmark = pytest.mark.integration
 
@@ -205,14 +207,16 @@ def _check(response: httpx.Response, errors: _Errors) -> None:
 
 
 def _signed(emu_url: str, action: str, params: dict[str, Any]) -> httpx.Request:
-    return build_request(
-        action=action,
-        params=params,
-        base_url=httpx.URL(emu_url + "/"),
-        credential=Credential("emrops-demo", "emrops-demo-secret"),
-        user_agent="emrops-fuzz",
-        date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        nonce=random_nonce(),
+    return as_httpx(
+        build_request(
+            action=action,
+            params=params,
+            base_url=URL(emu_url + "/"),
+            credential=Credential("emrops-demo", "emrops-demo-secret"),
+            user_agent="emrops-fuzz",
+            date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            nonce=random_nonce(),
+        )
     )
 
 

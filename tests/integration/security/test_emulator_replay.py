@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from yarl import URL
 
 from emrops.emr.credentials import Credential
 from emrops.emr.wire import build_request, random_nonce
-from harness.emulator import Emulator
+from harness.emulator import Emulator, as_httpx
 from harness.objects import ACCESS_KEY_ID, ACCESS_KEY_SECRET, CLUSTER_ID
 
 pytestmark = pytest.mark.integration
@@ -42,14 +43,16 @@ def signed(
     nonce: str | None = None,
     credential: Credential | None = None,
 ) -> httpx.Request:
-    return build_request(
-        action=action,
-        params=params,
-        base_url=httpx.URL(emulator.url + "/"),
-        credential=credential or Credential(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
-        user_agent="emrops-security-test",
-        date=(date or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        nonce=nonce or random_nonce(),
+    return as_httpx(
+        build_request(
+            action=action,
+            params=params,
+            base_url=URL(emulator.url + "/"),
+            credential=credential or Credential(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
+            user_agent="emrops-security-test",
+            date=(date or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            nonce=nonce or random_nonce(),
+        )
     )
 
 

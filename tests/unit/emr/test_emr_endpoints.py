@@ -82,6 +82,7 @@ def test_valid_overrides(override: str, expected: str) -> None:
         ("ftp://127.0.0.1", "scheme"),
         ("https://emr.aliyuncs.com/v2", "path"),
         ("https://user:pw@emr.aliyuncs.com", "user info"),
+        ("https://:pw@emr.aliyuncs.com", "user info"),
         ("https://emr.aliyuncs.com/?a=b", "query"),
         ("", "empty"),
         ("https://emr.aliyuncs.com\r\nX-Injected: 1", "control characters"),
