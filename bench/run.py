@@ -328,10 +328,12 @@ class Bench:
         await self.kube.create_many(ns, (workload.manifest(t) for t in targets))
         created = time.monotonic() - began
         problem = None
+        submitted_budget: dict[str, object] = {}
         try:
             await recorder.wait(
                 lambda r: all(_has_op(r, n) for n in names), within=self.args.give_up, what="all submitted"
             )
+            submitted_budget = budget.stop()
             submitted: float | None = max(recorder.tracks[n].operation_id_at or 0 for n in names) - began
             await recorder.wait(
                 lambda r: r.all_terminal(names), within=self.args.give_up, what="all terminal"
@@ -341,7 +343,8 @@ class Bench:
             problem = str(exc)
             self.log(f"burst: {problem}")
             submitted = None
-        submitted_budget = budget.stop()
+        if not submitted_budget:
+            submitted_budget = budget.stop()  # not all submitted: up to giving up
         running = [recorder.tracks[n].phase_at.get("Running") for n in names]
         succeeded = [recorder.tracks[n].phase_at.get("Succeeded") for n in names]
         active = sampler.stop()
