@@ -208,6 +208,7 @@ class Bench:
             credentials=(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
             serve=True,
             polls=(),
+            env=dict(item.split("=", 1) for item in self.args.operator_env),
         )
         op.start()
         self.operator = op
@@ -831,6 +832,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds a phase may wait for all objects before it records the miss and moves on (600)",
     )
     parser.add_argument("--operator-arg", action="append", default=[], help="extra `emrops run` argument")
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable of the operator's process (an allocator experiment, say)",
+    )
     args = parser.parse_args(argv)
 
     name = args.name or ("quick" if args.quick else "full")
@@ -846,6 +854,7 @@ def main(argv: list[str] | None = None) -> int:
             "emulator_time_scale": args.time_scale,
             "emulator_step_seconds": args.step_seconds,
             "operator_args": ["--rate-limit-qps", "0", *args.operator_arg],
+            "operator_env": args.operator_env,
             "latency": "create -> first watch event carrying status.operationId "
             "(apiserver watch arrival time)",
             "writes": "MODIFIED watch events per object; a status change touching only "
