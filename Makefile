@@ -126,7 +126,8 @@ e2e: venv
 # `make bench QUICK=1`: small counts, under 3 minutes; BENCH_ARGS passes anything else to bench/run.py.
 .PHONY: bench
 bench: venv
-	@if [ -f bench/run.py ]; then $(WITH_CONTROL_PLANE) && $(BIN)/python bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS); \
+	@if [ -f bench/run.py ]; then $(if $(findstring --allocator=python,$(BENCH_ARGS)),,hack/jemalloc.sh &&) \
+		$(WITH_CONTROL_PLANE) && $(BIN)/python bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS); \
 	else echo "make bench: not yet implemented" >&2; exit 1; fi
 
 # The suites read EMROPS_SOAK=1 and use larger counts (tests/fixtures/suites.py); then the one-node

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from bench import baseline, workload
+from bench import allocator, baseline, workload
 from bench.floors import KopfFloorProcess, apiserver_write_floor
 from bench.procstat import CpuBudget, sample_proc
 from bench.recorder import Recorder
@@ -208,7 +208,10 @@ class Bench:
             credentials=(ACCESS_KEY_ID, ACCESS_KEY_SECRET),
             serve=True,
             polls=(),
-            env=dict(item.split("=", 1) for item in self.args.operator_env),
+            env={
+                **operator_allocator_env(self.args),
+                **dict(item.split("=", 1) for item in self.args.operator_env),
+            },
         )
         op.start()
         self.operator = op
@@ -810,6 +813,11 @@ def _idle_cpu_target(idle: dict[str, Any]) -> dict[str, Any]:
     return {"value_pct": cpu, "seconds": idle["seconds"], "met": cpu <= 2}
 
 
+def operator_allocator_env(args: argparse.Namespace) -> dict[str, str]:
+    """The allocator variables of the operator's image, unless ``--allocator=python``."""
+    return allocator.operator_environment() if args.allocator == "image" else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -833,6 +841,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--operator-arg", action="append", default=[], help="extra `emrops run` argument")
     parser.add_argument(
+        "--allocator",
+        choices=("image", "python"),
+        default="image",
+        help="the operator's memory allocator: the image's (jemalloc, deploy/Dockerfile) or CPython's own",
+    )
+    parser.add_argument(
         "--operator-env",
         action="append",
         default=[],
@@ -855,6 +869,7 @@ def main(argv: list[str] | None = None) -> int:
             "emulator_step_seconds": args.step_seconds,
             "operator_args": ["--rate-limit-qps", "0", *args.operator_arg],
             "operator_env": args.operator_env,
+            "operator_allocator": operator_allocator_env(args) or "python (pymalloc)",
             "latency": "create -> first watch event carrying status.operationId "
             "(apiserver watch arrival time)",
             "writes": "MODIFIED watch events per object; a status change touching only "

@@ -236,6 +236,10 @@ class PodmanPod:
         )
         return result.stdout + result.stderr
 
+    def host_pid(self) -> int:
+        """The container's main process (the operator) as this machine's /proc sees it."""
+        return int(podman("inspect", "--format", "{{.State.Pid}}", self.name).strip())
+
     def running(self) -> bool:
         return podman("inspect", "--format", "{{.State.Running}}", self.name).strip() == "true"
 

@@ -184,6 +184,11 @@ def test_image_runs_a_service_action_as_the_chart_runs_its_pod(
         runs = [c for c in emulator.calls() if c["action"] == "RunApplicationAction"]
         assert len(runs) == 1 and runs[0]["operation_id"] == status["operationId"]
 
+        # The allocator the image sets up (deploy/Dockerfile): jemalloc, for every Python object.
+        pid = pod.host_pid()
+        assert "libjemalloc.so.2" in Path(f"/proc/{pid}/maps").read_text()
+        assert b"PYTHONMALLOC=malloc" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+
         assert pod.running()
         output = pod.logs()
         for problem in ("Read-only file system", "Permission denied", "forbidden", "Traceback"):
