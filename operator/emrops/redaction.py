@@ -13,10 +13,11 @@ import re
 _USERINFO = re.compile(r"//[^/@\s'\"]*@")
 
 
-def exception_text(exc: BaseException) -> str:
-    """``TypeName: text`` with any URL's user info cut out."""
+def exception_text(exc: BaseException, *, empty: str = "") -> str:
+    """``TypeName: text`` with any URL's user info cut out; ``empty`` stands for a text-less one."""
     try:
         text = _USERINFO.sub("//", str(exc))
     except Exception:  # a half-built exception whose __str__ fails: its type still says enough
         text = ""
+    text = text or empty
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

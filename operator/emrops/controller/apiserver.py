@@ -204,8 +204,7 @@ class ApiClient:
             # aiohttp's texts name a URL at most (never the headers, so never the token), but a
             # proxy's URL may carry a password: exception_text cuts any userinfo out. OSError and
             # ValueError: what aiohttp raises unwrapped (a header it refuses, a .netrc with trust_env).
-            text = exception_text(exc) if str(exc) else f"{type(exc).__name__}: no answer in time"
-            failure = ApiError(0, f"{method} {path}: {text}")
+            failure = ApiError(0, f"{method} {path}: {exception_text(exc, empty='no answer in time')}")
         raise failure  # outside the except: no __context__ (its request_info holds the headers)
 
     def _relogin(self) -> None:

@@ -109,8 +109,8 @@ class EmrClient:
     ) -> None:
         if network not in ("public", "vpc"):
             raise ValueError(f"network must be 'public' or 'vpc', not {network!r}")
-        if endpoint is not None:
-            parse_endpoint_override(endpoint)  # fail at construction, not on the first call
+        # Parsed once, now: a bad override fails at construction, not on the first call.
+        self._override = None if endpoint is None else parse_endpoint_override(endpoint)
         self._endpoint = endpoint
         self._network: Network = network
         self._deadline = deadline
@@ -232,7 +232,7 @@ class EmrClient:
         *,
         idempotent: bool = True,
     ) -> Resp:
-        base_url = resolve_endpoint(request.region_id, network=self._network, override=self._endpoint)
+        base_url = self._override or resolve_endpoint(request.region_id, network=self._network)
         host = base_url.raw_authority
         if self._closed:  # the transport refuses too, if it is closed during the waits below
             raise RequestNotSentError(f"{action}: the EMR client is closed")

@@ -58,8 +58,8 @@ class HttpResponse:
     """An answer, read whole. ``headers`` look up case-insensitively."""
 
     status_code: int
-    content: bytes = b""
-    headers: CIMultiDictProxy[str] = field(default_factory=lambda: CIMultiDictProxy(CIMultiDict()))
+    content: bytes
+    headers: CIMultiDictProxy[str]
 
     @classmethod
     def of(
